@@ -1,5 +1,107 @@
-"""iqm-async: an async-first client for IQM quantum computers."""
+"""iqm-async: an async-first client for IQM quantum computers.
+
+Usage::
+
+    from iqm_async import AsyncIQMClient
+
+    async with AsyncIQMClient("https://resonance.iqm.tech", quantum_computer="garnet") as client:
+        job = await client.submit(circuit, shots=1000)
+        print((await job.result_async()).get_counts())
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._config import (
+    DEFAULT_POLL_POLICY,
+    DEFAULT_RATE_LIMIT_POLICY,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RESULT_TIMEOUT,
+    DEFAULT_RETRY_POLICY,
+    BatchPolicy,
+    PollPolicy,
+    RateLimitPolicy,
+    RetryPolicy,
+)
+from ._version import __version__
+from .client import AsyncIQMClient, PreparedJob
+from .errors import (
+    APIStatusError,
+    APIValidationError,
+    AuthenticationError,
+    BadGatewayError,
+    BatchError,
+    CircuitValidationError,
+    ClientConfigurationError,
+    ConflictError,
+    ConnectError,
+    DataSizeError,
+    ForbiddenError,
+    GatewayTimeoutError,
+    InternalSystemError,
+    InvalidOperationError,
+    IQMError,
+    JobCancelledError,
+    JobError,
+    JobFailedError,
+    JobTimeoutError,
+    MalformedResponseError,
+    NotFoundError,
+    OperationTimeoutError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    SubmissionUnknownError,
+    SystemUnavailableError,
+    TransportError,
+    ValidationError,
+)
+from .job import AsyncJob
+from .models import JobData
+from .results import CircuitResult
+
+__all__ = [
+    "DEFAULT_POLL_POLICY",
+    "DEFAULT_RATE_LIMIT_POLICY",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "DEFAULT_RESULT_TIMEOUT",
+    "DEFAULT_RETRY_POLICY",
+    "APIStatusError",
+    "APIValidationError",
+    "AsyncIQMClient",
+    "AsyncJob",
+    "AuthenticationError",
+    "BadGatewayError",
+    "BatchError",
+    "BatchPolicy",
+    "CircuitResult",
+    "CircuitValidationError",
+    "ClientConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "DataSizeError",
+    "ForbiddenError",
+    "GatewayTimeoutError",
+    "IQMError",
+    "InternalSystemError",
+    "InvalidOperationError",
+    "JobCancelledError",
+    "JobData",
+    "JobError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "OperationTimeoutError",
+    "PollPolicy",
+    "PreparedJob",
+    "RateLimitError",
+    "RateLimitPolicy",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "ServerError",
+    "SubmissionUnknownError",
+    "SystemUnavailableError",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]

@@ -105,9 +105,7 @@ class RateLimitPolicy:
     """When ``RateLimit-Remaining`` falls below this share of ``RateLimit-Limit``, new requests wait."""
     window_seconds: float = 10.0
     """The server's rolling window; a paused budget resumes after it has rolled over."""
-    costs: dict[str, int] = field(
-        default_factory=lambda: {"submit": 100, "cancel": 100, "delete": 100, "read": 10}
-    )
+    costs: dict[str, int] = field(default_factory=lambda: {"submit": 100, "cancel": 100, "delete": 100, "read": 10})
     """Units charged per request kind, used to pace requests before the headers are known."""
 
     def __post_init__(self) -> None:

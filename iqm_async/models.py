@@ -292,9 +292,7 @@ class DynamicQuantumArchitecture:
             override = gr.dict_("override_default_implementation", optional=True) or {}
             gates[name] = GateInfo(
                 implementations=impls,
-                default_implementation=gr.str_(
-                    "default_implementation", optional=True, default=next(iter(impls), "")
-                ),
+                default_implementation=gr.str_("default_implementation", optional=True, default=next(iter(impls), "")),
                 override_default_implementation={str(k): str(v) for k, v in override.items()},
             )
         return cls(
@@ -639,9 +637,7 @@ class JobData:
             None
             if self.execution_progress is None
             else {
-                "progress": {
-                    label: {"value": v, "max_value": m} for label, (v, m) in self.execution_progress.items()
-                }
+                "progress": {label: {"value": v, "max_value": m} for label, (v, m) in self.execution_progress.items()}
             }
         )
         return {

@@ -1,0 +1,224 @@
+"""Root URL checks and bearer-token sources (IQM protocol §2.1 and §2.3). No I/O but reading a file.
+
+Tokens are held in :class:`Secret` so that no ``repr``/``str``/log line of ours can show them.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ClientConfigurationError
+
+__all__ = ["ClientAuthenticationError", "Secret", "TokenProvider", "resolve_quantum_computer", "resolve_url"]
+
+TOKEN_REFRESH_MARGIN = 60.0
+"""Seconds before a file token's ``exp`` at which the file is read again."""
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class ClientAuthenticationError(ClientConfigurationError):
+    """The token source cannot give a usable token (unreadable file, bad JSON, expired JWT)."""
+
+
+class Secret:
+    """A string that never shows itself in ``repr`` or ``str``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret value, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def resolve_url(url: str | None, env: Mapping[str, str] | None = None) -> str:
+    """Return the validated root URL (no trailing slash) from the argument or ``IQM_SERVER_URL``.
+
+    Raises:
+        ClientConfigurationError: if no URL is given, or it has a path, a bad scheme, non-ASCII
+            characters, or plain ``http`` to a host that is not loopback.
+    """
+    env = os.environ if env is None else env
+    raw = url if url is not None else env.get("IQM_SERVER_URL")
+    if not raw or not raw.strip():
+        raise ClientConfigurationError(
+            "No IQM server URL: pass url=... or set IQM_SERVER_URL (for example https://resonance.iqm.tech)."
+        )
+    raw = raw.strip()
+    if not raw.isascii():
+        raise ClientConfigurationError(f"The server URL must be ASCII, got {raw!r}.")
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError as exc:
+        raise ClientConfigurationError(f"The server URL {raw!r} is not a valid URL: {exc}.") from None
+    if parts.scheme not in ("http", "https"):
+        raise ClientConfigurationError(
+            f"The server URL must start with https:// (or http:// on loopback), got {raw!r}."
+        )
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ClientConfigurationError(f"The server URL {raw!r} has no host.")
+    if parts.username or parts.password:
+        raise ClientConfigurationError("The server URL must not contain credentials; pass token=... instead.")
+    if parts.query or parts.fragment:
+        raise ClientConfigurationError(f"The server URL must not have a query or fragment, got {raw!r}.")
+    path = parts.path.rstrip("/")
+    if path:
+        raise ClientConfigurationError(
+            f"The server URL must be a root URL with no path, got {raw!r}. The quantum computer is chosen with "
+            f"quantum_computer=... (or IQM_QUANTUM_COMPUTER), not in the URL; try {parts.scheme}://{parts.netloc}."
+        )
+    if host.startswith("cocos."):
+        raise ClientConfigurationError(f"{raw!r} is a legacy Cocos URL; this client speaks only the IQM Server API.")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ClientConfigurationError(
+            f"Plain http is allowed only on loopback (localhost, 127.0.0.1, [::1]); use https:// for {host}."
+        )
+    del port  # parsed above only so that a bad port is refused
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_quantum_computer(name: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """Return the quantum computer alias from the argument or ``IQM_QUANTUM_COMPUTER`` (None: choose later)."""
+    env = os.environ if env is None else env
+    value = name if name is not None else env.get("IQM_QUANTUM_COMPUTER")
+    return value.strip() or None if value is not None else None
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """Return a JWT's ``exp`` claim, or None when the token is not a JWT with one."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except ValueError:
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+
+
+class TokenProvider:
+    """Gives the bearer token to send, from exactly one source: ``token``, ``tokens_file`` or the env.
+
+    Raises:
+        ClientConfigurationError: if two sources are given, or arguments are mixed with env vars,
+            or a given token is empty or has whitespace or control characters in it.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        tokens_file: str | os.PathLike[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        env = os.environ if env is None else env
+        env_token, env_file = env.get("IQM_TOKEN"), env.get("IQM_TOKENS_FILE")
+        given = [n for n, v in (("token", token), ("tokens_file", tokens_file)) if v is not None]
+        from_env = [n for n, v in (("IQM_TOKEN", env_token), ("IQM_TOKENS_FILE", env_file)) if v]
+        if len(given) > 1 or len(from_env) > 1 or (given and from_env):
+            raise ClientConfigurationError(
+                f"Give exactly one token source; got {' and '.join(given + from_env)}. Unset the env var(s) or "
+                "drop the argument."
+            )
+        self._clock = clock
+        self._static: Secret | None = None
+        self._file: Path | None = None
+        self._cached: Secret | None = None
+        self._cached_exp: float | None = None
+        if token is not None or env_token:
+            value = token if token is not None else env_token
+            assert value is not None
+            self._static = Secret(_check_token(value, "token" if token is not None else "IQM_TOKEN"))
+        elif tokens_file is not None or env_file:
+            self._file = Path(tokens_file if tokens_file is not None else str(env_file))
+
+    @property
+    def configured(self) -> bool:
+        """True when some token source was given."""
+        return self._static is not None or self._file is not None
+
+    def __repr__(self) -> str:
+        source = "token" if self._static else ("tokens_file" if self._file else "none")
+        return f"TokenProvider(source={source})"
+
+    def get(self) -> Secret | None:
+        """Return the token to send now, re-reading a tokens file when the cached token nearly expired.
+
+        Raises:
+            ClientAuthenticationError: if the tokens file cannot be read or holds no valid, unexpired token.
+        """
+        if self._static is not None:
+            return self._static
+        if self._file is None:
+            return None
+        now = self._clock()
+        if self._cached is not None and (self._cached_exp is None or self._cached_exp - now > TOKEN_REFRESH_MARGIN):
+            return self._cached
+        self._cached, self._cached_exp = self._read_file(now)
+        return self._cached
+
+    def _read_file(self, now: float) -> tuple[Secret, float | None]:
+        assert self._file is not None
+        try:
+            data = json.loads(self._file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ClientAuthenticationError(f"Cannot read the tokens file {self._file}: {exc.strerror}.") from None
+        except ValueError:
+            raise ClientAuthenticationError(f"The tokens file {self._file} is not valid JSON.") from None
+        access = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(access, str) or not access.strip():
+            raise ClientAuthenticationError(f"The tokens file {self._file} has no 'access_token' string.")
+        access = _check_token(access, "access_token", error=ClientAuthenticationError)
+        exp = _jwt_expiry(access)
+        if exp is None:
+            raise ClientAuthenticationError(
+                f"The access_token in {self._file} is not a JWT with an 'exp' claim; refresh the tokens file."
+            )
+        if exp <= now:
+            raise ClientAuthenticationError(
+                f"The access_token in {self._file} expired {int(now - exp)} s ago; refresh the tokens file."
+            )
+        return Secret(access), exp
+
+
+def _check_token(value: str, name: str, error: type[ClientConfigurationError] = ClientConfigurationError) -> str:
+    if not value or not value.strip():
+        raise error(f"The {name} is empty; pass a token or remove the setting.")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value) or not value.isascii():
+        raise error(f"The {name} is malformed: it contains whitespace, control or non-ASCII characters.")
+    return value

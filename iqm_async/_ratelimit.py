@@ -1,0 +1,143 @@
+"""One request budget per client, shared by every request and every job (IQM protocol §9).
+
+IQM Server charges units per request in a rolling window (reported: 2000 units per 10 s; a submit
+costs 100, a status read 10) and blocks an account for 30 s once it overspends. The budget keeps a
+local log of what this client spent and paces new requests so the window never goes over
+``limit × (1 − low_water_fraction)``. It learns the real quota from ``RateLimit-Limit``, accounts for
+other clients on the same account from ``RateLimit-Remaining``, and after a 429 holds *every* request
+until ``Retry-After`` has passed, so one 429 never turns into a storm of them.
+
+Until the first reply, it assumes IQM's documented quota; a reply without the headers means the
+server does not rate-limit, and pacing switches off. The clock and sleep are injected for tests.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from ._config import RateLimitPolicy
+
+__all__ = ["BudgetStats", "RequestBudget"]
+
+DOCUMENTED_QUOTA = 2000
+"""IQM's reported quota, assumed until the server says otherwise."""
+
+_EDGE_MARGIN = 0.25
+"""Seconds an entry is kept past the window, because the server stamps requests when they arrive."""
+
+
+@dataclass
+class BudgetStats:
+    """What the budget did, for benchmarks and progress displays."""
+
+    acquired: int = 0
+    waits: int = 0
+    waited_seconds: float = 0.0
+    blocks: int = 0
+
+
+class RequestBudget:
+    """Paces requests so the client stays inside the server's rolling-window quota."""
+
+    def __init__(
+        self,
+        policy: RateLimitPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ):
+        self._policy = policy
+        self._clock = clock
+        self._sleep = sleep
+        self._limit: int | None = DOCUMENTED_QUOTA if policy.enabled else None
+        self._log: deque[tuple[float, int]] = deque()
+        self._spent = 0
+        self._blocked_until = 0.0
+        self._lock = anyio.Lock()
+        self.stats = BudgetStats()
+
+    @property
+    def limit(self) -> int | None:
+        """The quota being paced to, or None when pacing is off."""
+        return self._limit
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self._policy.window_seconds - _EDGE_MARGIN
+        while self._log and self._log[0][0] <= horizon:
+            self._spent -= self._log.popleft()[1]
+
+    def _ceiling(self) -> float:
+        assert self._limit is not None
+        return self._limit * (1.0 - self._policy.low_water_fraction)
+
+    def delay_for(self, cost: int, now: float) -> float:
+        """Seconds to wait before a request of ``cost`` units may go out (0 when it may go now)."""
+        wait = max(0.0, self._blocked_until - now)
+        if self._limit is None:
+            return wait
+        self._expire(now)
+        ceiling = self._ceiling()
+        if self._spent + cost <= ceiling or not self._log:
+            return wait
+        # Find when enough old entries leave the window for this request to fit.
+        freed = 0
+        need = self._spent + cost - ceiling
+        for stamp, units in self._log:
+            freed += units
+            if freed >= need:
+                return max(wait, stamp + self._policy.window_seconds + _EDGE_MARGIN - now)
+        return max(wait, self._policy.window_seconds)
+
+    async def acquire(self, cost: int) -> None:
+        """Wait until a request of ``cost`` units fits in the budget, then charge it."""
+        async with self._lock:  # FIFO: requests are admitted in the order they asked
+            while True:
+                now = self._clock()
+                delay = self.delay_for(cost, now)
+                if delay <= 0:
+                    break
+                self.stats.waits += 1
+                self.stats.waited_seconds += delay
+                await self._sleep(delay)
+            if self._limit is not None:
+                self._log.append((self._clock(), cost))
+                self._spent += cost
+            self.stats.acquired += 1
+
+    def observe(self, limit: str | None, remaining: str | None) -> None:
+        """Update the budget from a reply's ``RateLimit-Limit`` and ``RateLimit-Remaining`` headers."""
+        if not self._policy.enabled:
+            return
+        if limit is None:
+            self._limit = None  # this server does not rate-limit
+            self._log.clear()
+            self._spent = 0
+            return
+        try:
+            new_limit = int(float(limit))
+            left = int(float(remaining)) if remaining is not None else None
+        except ValueError:
+            return
+        if new_limit <= 0:
+            return
+        self._limit = new_limit
+        if left is None:
+            return
+        now = self._clock()
+        self._expire(now)
+        # Units the server counts that we did not log were spent by other clients of the account
+        # (or by us before a restart): book them now so pacing leaves room for them.
+        foreign = (new_limit - left) - self._spent
+        if foreign > 0:
+            self._log.append((now, foreign))
+            self._spent += foreign
+
+    def block(self, seconds: float) -> None:
+        """Hold every request for ``seconds`` (after a 429 with ``Retry-After``)."""
+        self.stats.blocks += 1
+        self._blocked_until = max(self._blocked_until, self._clock() + max(0.0, seconds))

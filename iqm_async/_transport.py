@@ -1,0 +1,253 @@
+"""The one place that sends HTTP: auth, the request budget, retries, logging and error mapping.
+
+:meth:`Transport.request` is the only code in iqm-async that calls httpx. Every attempt pays into
+the shared :class:`~iqm_async._ratelimit.RequestBudget`, reads the ``RateLimit-*`` headers, and maps
+httpx exceptions and non-2xx replies to :mod:`iqm_async.errors`. The reply is parsed *inside* the
+retry loop, so a 2xx with a body that is not the documented JSON is retried like a 5xx (for
+idempotent requests only).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+
+from ._auth import TokenProvider
+from ._config import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_POLICY, RateLimitPolicy, RetryPolicy
+from ._ratelimit import RequestBudget
+from ._retry import NotSentError, RequestKind, make_retrying
+from ._version import __version__
+from .errors import (
+    ClientConfigurationError,
+    ConnectError,
+    InvalidOperationError,
+    IQMError,
+    MalformedResponseError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    SubmissionUnknownError,
+    TransportError,
+    error_from_response,
+)
+
+__all__ = ["Transport", "request_timeout_from_env"]
+
+logger = logging.getLogger("iqm_async")
+T = TypeVar("T")
+
+API_PREFIX = "/api/v1"
+DEFAULT_429_BLOCK = 1.0
+"""Seconds every request is held after a 429 that carries no ``Retry-After``."""
+
+JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+
+
+def request_timeout_from_env(env: Mapping[str, str] | None = None) -> float:
+    """Return the per-request timeout: ``IQM_CLIENT_REQUESTS_TIMEOUT`` if set, else 120 s."""
+    env = os.environ if env is None else env
+    raw = env.get("IQM_CLIENT_REQUESTS_TIMEOUT")
+    if raw is None or not raw.strip():
+        return DEFAULT_REQUEST_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ClientConfigurationError(
+            f"IQM_CLIENT_REQUESTS_TIMEOUT must be a number of seconds, got {raw!r}"
+        ) from None
+    if not value > 0:
+        raise ClientConfigurationError(f"IQM_CLIENT_REQUESTS_TIMEOUT must be positive, got {raw!r}")
+    return value
+
+
+def user_agent(signature: str | None = None) -> str:
+    """Return the User-Agent string of protocol §2.2."""
+    py = ".".join(str(v) for v in sys.version_info[:3])
+    agent = f"{platform.platform()}, python {py}, iqm_async {__version__}"
+    return f"{agent}, {signature}" if signature else agent
+
+
+class Transport:
+    """Owns the ``httpx.AsyncClient`` and sends every request of one :class:`~iqm_async.AsyncIQMClient`."""
+
+    def __init__(
+        self,
+        root_url: str,
+        *,
+        tokens: TokenProvider,
+        timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        rate_limit: RateLimitPolicy,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        signature: str | None = None,
+        verify: bool = True,
+    ):
+        self.root_url = root_url
+        self._tokens = tokens
+        self._retry = retry
+        self._sleep = sleep
+        self.budget = RequestBudget(rate_limit, clock=clock, sleep=sleep)
+        self._costs = rate_limit.costs
+        self._http = httpx.AsyncClient(
+            base_url=root_url + API_PREFIX,
+            headers={"User-Agent": user_agent(signature), "Accept": "application/json"},
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            transport=http_transport,
+            verify=verify,
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+        self.requests_sent = 0
+        self.rate_limited = 0
+
+    def __repr__(self) -> str:
+        return f"Transport({self.root_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection pool is closed."""
+        return self._http.is_closed
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: RequestKind = "read",
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        parse: Callable[[httpx.Response], T],
+        job_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> T:
+        """Send one API request with retries and return ``parse(response)`` of the 2xx reply.
+
+        Args:
+            method: HTTP method.
+            path: path below ``/api/v1``.
+            kind: ``read``/``cancel``/``delete`` are retried on transient failures; ``submit`` only
+                when the server provably did not act on it.
+            json: body to send as UTF-8 JSON.
+            params: query parameters.
+            parse: turns the 2xx reply into the result; a ``MalformedResponseError`` from it counts
+                as a failed attempt.
+            job_id: the job concerned, put on every error raised.
+            context: for submits, what to report in a :class:`SubmissionUnknownError`.
+
+        Raises:
+            IQMError: a subclass saying what went wrong; never a bare httpx exception.
+        """
+        body = None if json is None else jsonlib.dumps(json, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        cost = self._costs.get(kind, 10)
+        if body is not None and kind == "submit":
+            cost += 100 * (len(body) // (10 * 1024 * 1024))
+        retrying = make_retrying(kind, self._retry, sleep=self._sleep, before_sleep=self._log_retry)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self.budget.acquire(cost)
+                    response = await self._send(method, path, body, params, job_id)
+                    return parse(response)
+        except (TransportError, ServerError, MalformedResponseError) as exc:
+            if kind == "submit" and not isinstance(exc, NotSentError):
+                raise self._unknown_submission(exc, context or {}) from exc
+            raise
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _send(
+        self, method: str, path: str, body: bytes | None, params: Mapping[str, str] | None, job_id: str | None
+    ) -> httpx.Response:
+        headers = {}
+        token = self._tokens.get()
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.reveal()}"
+        if body is not None:
+            headers["Content-Type"] = JSON_CONTENT_TYPE
+        self.requests_sent += 1
+        try:
+            response = await self._http.request(method, path, content=body, params=params, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # The connection was never established (or no pooled connection freed up):
+            # the request did not leave, so even a submit may be sent again.
+            raise NotSentError(f"Could not connect to {self.root_url}: {_describe(exc)}") from exc
+        except httpx.TimeoutException as exc:
+            raise RequestTimeoutError(
+                f"Client-side timeout reached: {method} {path} got no reply in time ({_describe(exc)})."
+            ) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError) as exc:
+            raise ConnectError(f"The connection was dropped during {method} {path}: {_describe(exc)}") from exc
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method} {path} failed: {_describe(exc)}") from exc
+        self.budget.observe(response.headers.get("RateLimit-Limit"), response.headers.get("RateLimit-Remaining"))
+        logger.debug("%s %s -> %s%s", method, path, response.status_code, f" (job {job_id})" if job_id else "")
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("Location", "<none>")
+            raise InvalidOperationError(
+                f"The server redirected {method} {path} to {location}; redirects are not followed. Check the "
+                "server URL.",
+                status_code=status,
+                job_id=job_id,
+            )
+        if status >= 400:
+            error = error_from_response(
+                status, response.content, retry_after=response.headers.get("Retry-After"), job_id=job_id
+            )
+            if isinstance(error, RateLimitError):
+                self.rate_limited += 1
+                self.budget.block(error.retry_after if error.retry_after is not None else DEFAULT_429_BLOCK)
+            raise error
+        return response
+
+    def _unknown_submission(self, exc: IQMError, context: Mapping[str, Any]) -> SubmissionUnknownError:
+        names = list(context.get("circuit_names", []))
+        qc = str(context.get("quantum_computer", "?"))
+        shots = int(context.get("shots", 0))
+        shown = ", ".join(repr(n) for n in names[:5]) + (", …" if len(names) > 5 else "")
+        return SubmissionUnknownError(
+            f"The job submission to {qc} failed after the request was sent ({exc}). The job may or may not have "
+            f"been created, so it was not re-sent. Before submitting again, check the server's job list for a job "
+            f"with circuits [{shown}] and {shots} shots submitted around {time.strftime('%H:%M:%S')}.",
+            quantum_computer=qc,
+            circuit_names=names,
+            shots=shots,
+        )
+
+    async def _log_retry(self, state: Any) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        logger.info("retrying after attempt %d failed: %s", state.attempt_number, exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def parse_json(response: httpx.Response) -> Any:
+    """Return the reply's JSON, or raise :class:`MalformedResponseError` if it is not JSON."""
+    try:
+        return jsonlib.loads(response.content)
+    except ValueError:
+        snippet = response.content[:80].decode("utf-8", errors="replace")
+        raise MalformedResponseError(
+            f"{response.request.method} {response.request.url.path}: the reply is not valid JSON ({snippet!r})"
+        ) from None
+
+
+def parse_nothing(response: httpx.Response) -> None:
+    """Ignore the reply body (cancel and delete)."""
+    return None

@@ -1,0 +1,418 @@
+"""``AsyncIQMClient``: one short method per IQM Server endpoint, plus circuit submission.
+
+Usage::
+
+    async with AsyncIQMClient("https://resonance.iqm.tech", quantum_computer="garnet") as client:
+        job = await client.submit(circuit, shots=1000)
+        result = await job.result_async()        # a qiskit Result
+        print(result.get_counts())
+
+The client is an async context manager with an explicit lifecycle (unopened → open → closed). It
+owns one :class:`~iqm_async._transport.Transport` (and so one connection pool and one request
+budget) that every job and batch created from it shares. It starts no threads.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from ._auth import TokenProvider, resolve_quantum_computer, resolve_url
+from ._config import (
+    DEFAULT_POLL_POLICY,
+    DEFAULT_RATE_LIMIT_POLICY,
+    DEFAULT_RETRY_POLICY,
+    DEFAULT_SHOTS,
+    PollPolicy,
+    RateLimitPolicy,
+    RetryPolicy,
+)
+from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
+from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
+from .models import (
+    CircuitJobDefinition,
+    DynamicQuantumArchitecture,
+    JobData,
+    JobParameters,
+    QuantumComputer,
+    StaticQuantumArchitecture,
+)
+from .results import BitArray, parse_measurements_json
+
+if TYPE_CHECKING:
+    from qiskit import QuantumCircuit
+
+    from .job import AsyncJob
+
+__all__ = ["AsyncIQMClient"]
+
+logger = logging.getLogger("iqm_async")
+
+_JOB_OPTIONS = frozenset(
+    {
+        "calibration_set_id",
+        "qubit_mapping",
+        "max_circuit_duration_over_t2",
+        "heralding_mode",
+        "move_gate_validation",
+        "move_gate_frame_tracking",
+        "active_reset_cycles",
+        "dd_mode",
+        "dd_strategy",
+    }
+)
+
+
+class _State(enum.Enum):
+    UNOPENED = 1
+    OPEN = 2
+    CLOSED = 3
+
+
+class AsyncIQMClient:
+    """Async client for one quantum computer on an IQM server.
+
+    Args:
+        url: root URL of the server (no path); falls back to ``IQM_SERVER_URL``.
+        token: bearer token; or ``tokens_file``, or the env vars ``IQM_TOKEN`` / ``IQM_TOKENS_FILE``
+            (exactly one source, or none).
+        tokens_file: JSON file with an ``access_token`` JWT, re-read shortly before the token expires.
+        quantum_computer: alias of the quantum computer; falls back to ``IQM_QUANTUM_COMPUTER``; may be
+            omitted when the server has exactly one.
+        timeout: seconds per HTTP request (default 120, or ``IQM_CLIENT_REQUESTS_TIMEOUT``).
+        retry: HTTP retry policy. poll: job polling policy. rate_limit: request budget policy.
+        http_transport: an httpx transport to send through (tests use respx or a MockTransport).
+        sleep: awaitable sleep used for backoff and polling (tests inject a recording one).
+        signature: appended to the User-Agent.
+        verify: TLS verification; on by default.
+
+    Raises:
+        ClientConfigurationError: on a bad URL or token configuration, before anything is sent.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        tokens_file: str | os.PathLike[str] | None = None,
+        quantum_computer: str | None = None,
+        timeout: float | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY_POLICY,
+        poll: PollPolicy = DEFAULT_POLL_POLICY,
+        rate_limit: RateLimitPolicy = DEFAULT_RATE_LIMIT_POLICY,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        signature: str | None = None,
+        verify: bool = True,
+    ):
+        self.url = resolve_url(url)
+        self._tokens = TokenProvider(token, tokens_file)
+        self._qc_name = resolve_quantum_computer(quantum_computer)
+        self.poll_policy = poll
+        self.sleep = sleep
+        self.clock = clock
+        self._transport = Transport(
+            self.url,
+            tokens=self._tokens,
+            timeout=timeout if timeout is not None else request_timeout_from_env(),
+            retry=retry,
+            rate_limit=rate_limit,
+            http_transport=http_transport,
+            sleep=sleep,
+            clock=clock,
+            signature=signature,
+            verify=verify,
+        )
+        self._state = _State.UNOPENED
+        self._qc: QuantumComputer | None = None
+        self._dqa_cache: dict[str, DynamicQuantumArchitecture] = {}
+        self._warned_statuses: set[tuple[str, str]] = set()
+
+    def __repr__(self) -> str:
+        return f"AsyncIQMClient(url={self.url!r}, quantum_computer={self._qc_name!r}, state={self._state.name.lower()})"
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> AsyncIQMClient:
+        if self._state is _State.CLOSED:
+            raise RuntimeError("This AsyncIQMClient is closed; create a new one.")
+        self._state = _State.OPEN
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool; idempotent."""
+        if self._state is not _State.CLOSED:
+            self._state = _State.CLOSED
+            await self._transport.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once :meth:`aclose` ran."""
+        return self._state is _State.CLOSED
+
+    @property
+    def transport(self) -> Transport:
+        """The transport every request of this client goes through (for its budget and counters)."""
+        if self._state is _State.CLOSED:
+            raise RuntimeError("This AsyncIQMClient is closed; create a new one.")
+        return self._transport
+
+    # ---------------------------------------------------------------- endpoints (protocol §3)
+
+    async def quantum_computers(self) -> list[QuantumComputer]:
+        """List the quantum computers on the server (E1)."""
+        return await self.transport.request(
+            "GET", "/quantum-computers", parse=lambda r: QuantumComputer.list_from_json(parse_json(r))
+        )
+
+    async def quantum_computer(self) -> QuantumComputer:
+        """Return the selected quantum computer, choosing it on first use (protocol §4.1)."""
+        if self._qc is None:
+            computers = await self.quantum_computers()
+            aliases = [qc.alias for qc in computers]
+            if self._qc_name is not None:
+                match = [qc for qc in computers if qc.alias == self._qc_name]
+                if not match:
+                    raise ClientConfigurationError(
+                        f"Quantum computer {self._qc_name!r} is not on {self.url}; available: {aliases}."
+                    )
+                self._qc = match[0]
+            elif len(computers) == 1:
+                self._qc = computers[0]
+            else:
+                raise ClientConfigurationError(
+                    f"{self.url} has {len(computers)} quantum computers {aliases}; choose one with "
+                    "quantum_computer=... or IQM_QUANTUM_COMPUTER."
+                )
+        return self._qc
+
+    async def backend_name(self) -> str:
+        """Return the Qiskit backend name: the alias, or the display name when the alias is ``default``."""
+        qc = await self.quantum_computer()
+        return qc.display_name if qc.alias == "default" else qc.alias
+
+    async def dynamic_architecture(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture:
+        """Return the DQA of the default or a given calibration set (E2); a concrete id is cached."""
+        if calibration_set_id is not None and calibration_set_id in self._dqa_cache:
+            return self._dqa_cache[calibration_set_id]
+        qc = await self.quantum_computer()
+        calset = calibration_set_id or "default"
+        dqa = await self.transport.request(
+            "GET",
+            f"/calibration-sets/{qc.alias}/{calset}/dynamic-quantum-architecture",
+            parse=lambda r: DynamicQuantumArchitecture.from_json(parse_json(r)),
+        )
+        self._dqa_cache[dqa.calibration_set_id] = dqa
+        return dqa
+
+    async def static_architecture(self) -> StaticQuantumArchitecture:
+        """Return the chip layout (E3)."""
+        qc = await self.quantum_computer()
+        return await self.transport.request(
+            "GET",
+            f"/quantum-computers/{qc.alias}/artifacts/static-quantum-architectures",
+            parse=lambda r: StaticQuantumArchitecture.from_json(parse_json(r)),
+        )
+
+    async def submit_definition(self, definition: CircuitJobDefinition, *, use_timeslot: bool = False) -> JobData:
+        """Submit a wire-format job (E4) and return its JobData; the job id is known once this returns.
+
+        Raises:
+            SubmissionUnknownError: if the request failed after it was sent (the job may exist).
+        """
+        qc = await self.quantum_computer()
+        return await self.transport.request(
+            "POST",
+            f"/jobs/{qc.alias}/circuit",
+            kind="submit",
+            json=definition.to_json(),
+            params={"use_timeslot": "true" if use_timeslot else "false"},
+            parse=lambda r: JobData.from_json(parse_json(r)),
+            context={
+                "quantum_computer": qc.alias,
+                "circuit_names": [c.name for c in definition.circuits],
+                "shots": definition.parameters.shots,
+            },
+        )
+
+    async def job_data(self, job_id: str) -> JobData:
+        """Return a job's status and metadata (E5)."""
+        job = await self.transport.request(
+            "GET", f"/jobs/{job_id}", parse=lambda r: JobData.from_json(parse_json(r)), job_id=job_id
+        )
+        self._warn_unknown_status(job)
+        return job
+
+    async def job_payload(self, job_id: str) -> CircuitJobDefinition:
+        """Return the job definition as the server stored it (E6)."""
+        return await self.transport.request(
+            "GET",
+            f"/jobs/{job_id}/payload",
+            parse=lambda r: CircuitJobDefinition.from_json(parse_json(r), error=MalformedResponseError),
+            job_id=job_id,
+        )
+
+    async def measurements(self, job_id: str) -> list[dict[str, BitArray]]:
+        """Return the per-shot measurement artifact (E7) as arrays, one dict per circuit."""
+        return await self.transport.request(
+            "GET",
+            f"/jobs/{job_id}/artifacts/measurements",
+            parse=lambda r: parse_measurements_json(r.content),
+            job_id=job_id,
+        )
+
+    async def measurement_counts(self, job_id: str) -> list[dict[str, Any]]:
+        """Return the histogram artifact (E8) as sent (IQM's bit order, not Qiskit's)."""
+        data = await self.transport.request(
+            "GET", f"/jobs/{job_id}/artifacts/measurement_counts", parse=parse_json, job_id=job_id
+        )
+        if not isinstance(data, list):
+            raise MalformedResponseError("measurement_counts: expected a list with one entry per circuit")
+        return data
+
+    async def cancel_job(self, job_id: str) -> None:
+        """Ask the server to cancel a job (E9); read its status afterwards to learn the outcome."""
+        await self.transport.request(
+            "POST", f"/jobs/{job_id}/cancel", kind="cancel", parse=parse_nothing, job_id=job_id
+        )
+
+    async def delete_job(self, job_id: str) -> None:
+        """Cancel a job and delete it for good (E10)."""
+        await self.transport.request("DELETE", f"/jobs/{job_id}", kind="delete", parse=parse_nothing, job_id=job_id)
+
+    async def health(self) -> dict[str, Any]:
+        """Return the quantum computer's health report (E11), passed through unchanged."""
+        qc = await self.quantum_computer()
+        data = await self.transport.request("GET", f"/quantum-computers/{qc.alias}/health", parse=parse_json)
+        return data if isinstance(data, dict) else {"health": data}
+
+    async def about(self) -> dict[str, Any]:
+        """Return version information of the server and the station (E12), as IQM's client does."""
+        qc = await self.quantum_computer()
+        about = await self.transport.request("GET", "/about", parse=parse_json)
+        station = await self.transport.request(
+            "GET", f"/quantum-computers/{qc.alias}/artifacts/about", parse=parse_json
+        )
+        result = dict(about) if isinstance(about, dict) else {"about": about}
+        if isinstance(station, dict):
+            versions = station.get("software_versions") or {}
+            result["about_station"] = {
+                "version": station.get("version"),
+                "software_versions": {k: v for k, v in dict(versions).items() if str(k).startswith("iqm-")},
+            }
+        return result
+
+    # ---------------------------------------------------------------- circuits
+
+    async def submit(
+        self,
+        circuits: QuantumCircuit | Sequence[QuantumCircuit],
+        shots: int = DEFAULT_SHOTS,
+        *,
+        qubit_names: Sequence[str] | None = None,
+        use_timeslot: bool = False,
+        **options: Any,
+    ) -> AsyncJob:
+        """Convert, validate and submit Qiskit circuits as one job; return its :class:`~iqm_async.AsyncJob`.
+
+        The circuits must use the backend's native gates (transpile first). They are checked against
+        the current calibration's architecture before anything is sent.
+
+        Args:
+            circuits: one circuit or a sequence of them (one job).
+            shots: shots per circuit.
+            qubit_names: physical name of each Qiskit qubit index; default: the DQA's qubits in order.
+            use_timeslot: submit to the timeslot queue.
+            options: job options of protocol §4.4 (``calibration_set_id``, ``heralding_mode``, …).
+
+        Raises:
+            CircuitValidationError: for an unsupported gate, an off-chip qubit, bad shots or an unknown
+                option; nothing is sent.
+            SubmissionUnknownError: if the submit failed after the request was sent.
+        """
+        prepared = await self.prepare(circuits, shots, qubit_names=qubit_names, **options)
+        return await self.submit_prepared(prepared, use_timeslot=use_timeslot)
+
+    async def prepare(
+        self,
+        circuits: QuantumCircuit | Sequence[QuantumCircuit],
+        shots: int = DEFAULT_SHOTS,
+        *,
+        qubit_names: Sequence[str] | None = None,
+        **options: Any,
+    ) -> PreparedJob:
+        """Convert and validate circuits into a job definition without sending it."""
+        from .qiskit_convert import circuits_to_wire, registers_of
+        from .qiskit_convert import qubit_names as default_qubit_names
+        from .validation import validate_job
+
+        unknown = set(options) - _JOB_OPTIONS
+        if unknown:
+            raise CircuitValidationError(
+                f"Unknown job option(s) {sorted(unknown)}; allowed: {sorted(_JOB_OPTIONS)} and shots."
+            )
+        if isinstance(shots, bool) or not isinstance(shots, int) or shots <= 0:
+            raise CircuitValidationError(f"shots must be a positive integer, got {shots!r}")
+        calset = options.pop("calibration_set_id", None)
+        dqa = await self.dynamic_architecture(calset)
+        names = list(qubit_names) if qubit_names is not None else default_qubit_names(dqa)
+        circuit_list = list(circuits) if isinstance(circuits, Sequence) else [circuits]
+        if not circuit_list:
+            raise CircuitValidationError("The job must contain at least one circuit.")
+        wire = circuits_to_wire(circuit_list, names)
+        try:
+            params = JobParameters(shots=shots, calibration_set_id=dqa.calibration_set_id, **options)
+        except TypeError as exc:  # pragma: no cover - guarded by the option check above
+            raise CircuitValidationError(str(exc)) from None
+        definition = CircuitJobDefinition(circuits=wire, parameters=params)
+        validate_job(definition, dqa, error=CircuitValidationError)
+        return PreparedJob(definition, [registers_of(c) for c in circuit_list])
+
+    async def submit_prepared(self, prepared: PreparedJob, *, use_timeslot: bool = False) -> AsyncJob:
+        """Send a prepared job (E4) and return its :class:`~iqm_async.AsyncJob`."""
+        from .job import AsyncJob
+
+        data = await self.submit_definition(prepared.definition, use_timeslot=use_timeslot)
+        logger.info("submitted job %s (%d circuits)", data.id, len(prepared.definition.circuits))
+        return AsyncJob(self, data.id, definition=prepared.definition, registers=prepared.registers, job_data=data)
+
+    def job(self, job_id: str) -> AsyncJob:
+        """Re-attach to an existing job by id (for example from another process)."""
+        from .job import AsyncJob
+
+        return AsyncJob(self, job_id)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _warn_unknown_status(self, job: JobData) -> None:
+        from .models import KNOWN_STATUSES
+
+        if job.status not in KNOWN_STATUSES and (job.id, job.status) not in self._warned_statuses:
+            self._warned_statuses.add((job.id, job.status))
+            message = f"Job {job.id} has status {job.status!r}, unknown to this client; treating it as not finished."
+            logger.warning(message)
+
+
+class PreparedJob:
+    """A validated job definition with the circuits' register layouts, ready to send."""
+
+    __slots__ = ("definition", "registers")
+
+    def __init__(self, definition: CircuitJobDefinition, registers: list[list[tuple[str, int]]]):
+        self.definition = definition
+        self.registers = registers

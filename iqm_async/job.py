@@ -1,0 +1,266 @@
+"""``AsyncJob``: one job on the server — status, wait, results, cancel.
+
+A final status is cached (a terminal job never changes, protocol §5), so once a job is known to be
+final no further status request is sent, and the formatted results are fetched at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+from qiskit.providers import JobStatus
+from qiskit.result import Result
+
+from ._config import DEFAULT_RESULT_TIMEOUT
+from .errors import IQMError, JobCancelledError, JobFailedError, JobTimeoutError, MalformedResponseError
+from .models import CircuitJobDefinition, JobData
+from .polling import poll_until_final
+from .qiskit_result import build_result, format_job
+from .results import CircuitResult
+
+if TYPE_CHECKING:
+    from .client import AsyncIQMClient
+
+__all__ = ["AsyncJob", "to_qiskit_status"]
+
+logger = logging.getLogger("iqm_async")
+
+_QISKIT_STATUS = {
+    "waiting": JobStatus.QUEUED,
+    "processing": JobStatus.RUNNING,
+    "completed": JobStatus.DONE,
+    "failed": JobStatus.ERROR,
+    "cancelled": JobStatus.CANCELLED,
+}
+
+
+def to_qiskit_status(status: str) -> JobStatus:
+    """Map an IQM job status to Qiskit's; an unknown status counts as ``QUEUED`` (protocol §5)."""
+    return _QISKIT_STATUS.get(status, JobStatus.QUEUED)
+
+
+def format_errors(job: JobData) -> str | None:
+    """Join a job's errors as IQM's ``error_message()`` does: ``"  <source>: <error_code>: <message>"`` lines."""
+    if not job.errors:
+        return None
+    return "\n".join(f"  {e.source}: {e.error_code}: {e.message}" for e in job.errors)
+
+
+class AsyncJob:
+    """A job submitted to (or re-attached on) an IQM server.
+
+    Args:
+        client: the client whose transport, budget and policies the job uses.
+        job_id: the job's UUID.
+        definition: the submitted definition, when known (saves an E6 request).
+        registers: the circuits' ``[(creg name, size), …]`` layouts, when the circuits are known.
+        job_data: the last JobData seen (for example the submit reply).
+    """
+
+    def __init__(
+        self,
+        client: AsyncIQMClient,
+        job_id: str,
+        *,
+        definition: CircuitJobDefinition | None = None,
+        registers: Sequence[Sequence[tuple[str, int]]] | None = None,
+        job_data: JobData | None = None,
+    ):
+        self.client = client
+        self.job_id = job_id
+        self._definition = definition
+        self._registers = None if registers is None else [list(r) for r in registers]
+        self._data = job_data
+        self._formatted: list[CircuitResult] | None = None
+        self._result: Result | None = None
+        self._lock = anyio.Lock()
+
+    def __repr__(self) -> str:
+        status = self._data.status if self._data is not None else "unknown"
+        return f"AsyncJob({self.job_id!r}, status={status!r})"
+
+    @property
+    def last_data(self) -> JobData | None:
+        """The last JobData seen, without a request."""
+        return self._data
+
+    @property
+    def in_final_state(self) -> bool:
+        """True once the job is known to be final (no request)."""
+        return self._data is not None and self._data.is_final
+
+    def _note(self, data: JobData) -> JobData:
+        if self._data is None or not self._data.is_final:
+            self._data = data
+        return self._data
+
+    async def refresh_async(self) -> JobData:
+        """Return the job's JobData, sending an E5 request unless the job is already known to be final."""
+        if self._data is not None and self._data.is_final:
+            return self._data
+        data = await self.client.job_data(self.job_id)
+        if data.type != "circuit":
+            raise MalformedResponseError(f"Job {self.job_id} is a {data.type!r} job, not a circuit job.")
+        return self._note(data)
+
+    async def status_async(self) -> JobStatus:
+        """Return the job's Qiskit status (one request, none once the job is final)."""
+        return to_qiskit_status((await self.refresh_async()).status)
+
+    async def queue_position_async(self, refresh: bool = True) -> int | None:
+        """Return how many jobs are ahead of this one in the queue; None when it is not waiting."""
+        data = await self.refresh_async() if refresh or self._data is None else self._data
+        return data.queue_position if data.status == "waiting" else None
+
+    async def error_message_async(self) -> str | None:
+        """Return the job's errors, one ``"  source: code: message"`` line each; None when there are none."""
+        return format_errors(await self.refresh_async())
+
+    async def wait_async(
+        self,
+        timeout_seconds: float | None = None,
+        *,
+        on_update: Callable[[JobData], None] | None = None,
+    ) -> JobData:
+        """Wait until the job is final and return its JobData.
+
+        Args:
+            timeout_seconds: how long to wait (default 3 h); ``math.inf`` waits for ever.
+            on_update: called with every JobData seen while waiting.
+
+        Raises:
+            JobTimeoutError: the job did not finish in time; it is left running on the server.
+        """
+        if self._data is not None and self._data.is_final:
+            return self._data
+        limit = DEFAULT_RESULT_TIMEOUT if timeout_seconds is None else timeout_seconds
+        if limit != limit or limit < 0:
+            raise ValueError(f"timeout_seconds must be a non-negative number, got {timeout_seconds!r}")
+
+        def seen(data: JobData) -> None:
+            self._note(data)
+            if on_update is not None:
+                on_update(data)
+
+        try:
+            with anyio.fail_after(None if math.isinf(limit) else limit):
+                return await poll_until_final(
+                    self.refresh_async,
+                    policy=self.client.poll_policy,
+                    sleep=self.client.sleep,
+                    clock=self.client.clock,
+                    initial=self._data,
+                    on_update=seen,
+                )
+        except TimeoutError:
+            raise JobTimeoutError(
+                f"The job {self.job_id} didn't finish in {limit} seconds. It is still on the server; wait "
+                "again, re-attach later with its id, or cancel it.",
+                job_id=self.job_id,
+                timeout_seconds=limit,
+            ) from None
+
+    async def definition_async(self) -> CircuitJobDefinition:
+        """Return the submitted definition (from submit, or fetched once with E6)."""
+        if self._definition is None:
+            self._definition = await self.client.job_payload(self.job_id)
+        return self._definition
+
+    async def circuit_results_async(self, timeout_seconds: float | None = None) -> list[CircuitResult]:
+        """Wait for the job and return each circuit's formatted measurements (fetched once, then cached).
+
+        Raises:
+            JobFailedError: the job failed; the error carries the server's ``errors``.
+            JobCancelledError: the job was cancelled.
+            JobTimeoutError: the job did not finish in time.
+        """
+        if self._formatted is not None:
+            return self._formatted
+        data = await self.wait_async(timeout_seconds)
+        async with self._lock:
+            if self._formatted is not None:
+                return self._formatted
+            if data.status == "failed":
+                raise JobFailedError(
+                    f"Job {self.job_id} failed:\n{format_errors(data) or '  (no error details)'}",
+                    job_id=self.job_id,
+                    errors=[e.to_json() for e in data.errors],
+                )
+            if data.status == "cancelled":
+                raise JobCancelledError(f"Job {self.job_id} was cancelled; it has no results.", job_id=self.job_id)
+            definition = await self.definition_async()
+            raw = await self.client.measurements(self.job_id)
+            if len(raw) != len(definition.circuits):
+                raise MalformedResponseError(
+                    f"Job {self.job_id}: {len(raw)} measurement sets for {len(definition.circuits)} circuits"
+                )
+            try:
+                self._formatted = format_job(raw, definition.parameters, self._registers)
+            except MalformedResponseError as exc:
+                raise MalformedResponseError(f"Job {self.job_id}: {exc}") from None
+            return self._formatted
+
+    async def result_async(self, timeout_seconds: float | None = None, *, cancel_after_timeout: bool = False) -> Result:
+        """Wait for the job and return its ``qiskit.result.Result`` (cached after the first call).
+
+        A cancelled job returns ``success=False`` with a warning, as IQM's adapter does.
+
+        Raises:
+            JobFailedError: the job failed; the error carries the server's ``errors``.
+            JobTimeoutError: the job did not finish in time (cancelled first if ``cancel_after_timeout``).
+        """
+        if self._result is not None:
+            return self._result
+        try:
+            formatted = await self.circuit_results_async(timeout_seconds)
+        except JobCancelledError:
+            warnings.warn(f"Job {self.job_id} was cancelled; the result has no data.", stacklevel=2)
+            return await self._build([], success=False)
+        except JobTimeoutError as exc:
+            if cancel_after_timeout:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(30):
+                    await self.cancel_async()
+                raise JobTimeoutError(
+                    f"The job {self.job_id} didn't finish in {exc.timeout_seconds} seconds. Cancelled.",
+                    job_id=self.job_id,
+                    timeout_seconds=exc.timeout_seconds,
+                ) from None
+            raise
+        self._result = await self._build(formatted, success=True)
+        return self._result
+
+    async def _build(self, formatted: list[CircuitResult], *, success: bool) -> Result:
+        definition = await self.definition_async()
+        data = self._data
+        assert data is not None
+        return build_result(
+            backend_name=await self.client.backend_name(),
+            job_id=self.job_id,
+            circuits=definition.circuits,
+            parameters=definition.parameters,
+            formatted=formatted,
+            calibration_set_id=data.calibration_set_id,
+            timeline=data.timeline,
+            success=success,
+        )
+
+    async def cancel_async(self) -> bool:
+        """Cancel the job; True if this call cancelled it (or it is being cancelled), False if it had already ended.
+
+        Never raises for a job that already finished. Server or network failures raise as usual.
+        """
+        if self._data is not None and self._data.is_final:
+            return False
+        await self.client.cancel_job(self.job_id)
+        try:
+            data = await self.refresh_async()
+        except IQMError as exc:
+            logger.warning("job %s: cancel was accepted, but reading its status failed: %s", self.job_id, exc)
+            return True
+        # A processing job finishes cancelling shortly; a job that completed or failed first was not cancelled.
+        return data.status not in ("completed", "failed")
