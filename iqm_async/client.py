@@ -50,6 +50,7 @@ from .results import BitArray, parse_measurements_json
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
 
+    from .batch import Batch
     from .job import AsyncJob
 
 __all__ = ["AsyncIQMClient"]
@@ -396,6 +397,20 @@ class AsyncIQMClient:
         from .job import AsyncJob
 
         return AsyncJob(self, job_id)
+
+    # ---------------------------------------------------------------- batches (see iqm_async.batch)
+
+    def run_batch(self, circuits: Sequence[QuantumCircuit], **kwargs: Any) -> Batch:
+        """Fan many circuits out as jobs with bounded concurrency; see :class:`iqm_async.batch.Batch`."""
+        from .batch import Batch
+
+        return Batch.start(self, circuits, **kwargs)
+
+    def resume_batch(self, journal: str | os.PathLike[str], **kwargs: Any) -> Batch:
+        """Re-attach to the jobs recorded in a batch journal without submitting anything again."""
+        from .batch import Batch
+
+        return Batch.resume(self, journal, **kwargs)
 
     # ---------------------------------------------------------------- helpers
 
