@@ -525,7 +525,10 @@ def _check_placement(
     accepted = index.gate_loci[op] if implementation is None else index.impl_loci[(op, implementation)]
     if locus in accepted:
         return
-    listed = [_locus_text(op, lc) for lc in index.listed_loci(op, implementation)]
+    # Loci that share a component with the refused one are the likely intended ones: list them first.
+    loci = index.listed_loci(op, implementation)
+    near = [lc for lc in loci if not set(lc).isdisjoint(locus)]
+    listed = [_locus_text(op, lc) for lc in near + [lc for lc in loci if set(lc).isdisjoint(locus)]]
     gate = op if implementation is None else f"{op} ({implementation})"
     text = _locus_text(op, locus)
     if op == "cz":
