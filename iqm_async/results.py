@@ -67,6 +67,7 @@ class CircuitResult:
 # A key, then the opening bracket of its value: the only places where a '"' can appear.
 _KEY_RE = re.compile(rb'"((?:[^"\\]|\\.)*)"\s*:\s*\[')
 _DIGIT0, _DIGIT1 = ord("0"), ord("1")
+_GAP = b", \t\r\n"
 # Bytes allowed inside a value of shot rows other than the bits themselves.
 _ALLOWED = np.zeros(256, dtype=bool)
 for _ch in b"[], \t\r\n01":
@@ -140,8 +141,8 @@ def _parse_fast(data: bytes) -> list[dict[str, BitArray]] | None:
         keys: dict[str, BitArray] = {}
         pos = start + 1
         for m in _KEY_RE.finditer(data, start + 1, end):
-            # Everything between objects and keys must be punctuation only.
-            if m.start() < pos:
+            # Between one value and the next key there may only be a comma and white space.
+            if m.start() < pos or data[pos : m.start()].strip(_GAP):
                 return None
             value_start = m.end()  # just after the value's '['
             nxt = data.find(b'"', value_start, end)
@@ -166,6 +167,8 @@ def _parse_fast(data: bytes) -> list[dict[str, BitArray]] | None:
                 return None
             keys[key] = (bits - _DIGIT0).reshape(-1, 1)
             pos = value_end
+        if data[pos:end].strip(_GAP):
+            return None
         out.append(keys)
     # Anything outside the objects must be list punctuation.
     outside = np.ones(buf.size, dtype=bool)
