@@ -1,0 +1,123 @@
+"""The in-process control object of one server: store, executor, limiter, switchboard, request log."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..models import DynamicQuantumArchitecture, QuantumComputer, StaticQuantumArchitecture
+from .chip import build_dqa, build_sqa
+from .config import ServerConfig
+from .executor import Executor
+from .faults import FaultBoard, RequestLog, RequestLogEntry
+from .limits import RateLimiter
+from .store import JobStore
+
+__all__ = ["ServerState"]
+
+
+class ServerState:
+    """Everything one server instance knows, shared by the HTTP layer, the executor and tests.
+
+    Tests hold jobs in the queue with :meth:`hold`/:meth:`release`, inject faults through
+    :attr:`faults`, and wait for state changes with :meth:`wait_for` instead of sleeping::
+
+        state.hold()
+        job_id = submit(...)
+        assert state.store.status(job_id) == "waiting"
+        state.release()
+        assert state.wait_for(lambda: state.store.status(job_id) == "completed", timeout=10)
+    """
+
+    def __init__(self, config: ServerConfig | None = None, *, clock: Callable[[], float] = time.monotonic):
+        self.config = config or ServerConfig()
+        self.seed = self.config.seed if self.config.seed is not None else secrets.randbits(63)
+        """Base of every Aer seed; fixed by ``config.seed`` for reproducible outcomes."""
+        self.store = JobStore()
+        self.faults = FaultBoard()
+        self.limiter = RateLimiter(self.config.rate_limit, clock=clock)
+        self.request_log = RequestLog(self.config.request_log_size)
+        self.quantum_computer = QuantumComputer(
+            id=self.config.qc_id, alias=self.config.alias, display_name=self.config.display_name, proxy_path=None
+        )
+        self.sqa: StaticQuantumArchitecture = build_sqa(self.config)
+        self._calibration_sets: dict[str, DynamicQuantumArchitecture] = {}
+        self.default_calibration_set_id = self.config.calibration_set_id
+        self._calibration_sets[self.default_calibration_set_id] = build_dqa(self.config)
+        self.executor = Executor(self.store, self.faults, self.config, self.seed)
+
+    # ------------------------------------------------------------------------------------------
+    # Calibration sets
+    # ------------------------------------------------------------------------------------------
+
+    def dqa(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture | None:
+        """Return the DQA of a calibration set (None: the default), or None when it is unknown."""
+        return self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+
+    def add_calibration_set(self, calibration_set_id: str | None = None, *, make_default: bool = False) -> str:
+        """Register another calibration set with the same chip; return its id (e.g. to test calibration drift)."""
+        cal_id = str(uuid.UUID(calibration_set_id)) if calibration_set_id else str(uuid.uuid4())
+        self._calibration_sets[cal_id] = build_dqa(self.config, cal_id)
+        if make_default:
+            self.default_calibration_set_id = cal_id
+        return cal_id
+
+    # ------------------------------------------------------------------------------------------
+    # Control
+    # ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the executor (called by the app's lifespan)."""
+        self.executor.start()
+
+    def stop(self) -> None:
+        """Stop the executor (called by the app's lifespan)."""
+        self.executor.stop()
+
+    def hold(self) -> None:
+        """Keep every new job waiting: the executor takes no job until :meth:`release`."""
+        self.store.hold()
+
+    def release(self) -> None:
+        """Let the executor take jobs again."""
+        self.store.release()
+
+    def reset(self) -> None:
+        """Drop all jobs, fault rules, rate-limit state and the request log; release the queue."""
+        self.faults.clear()
+        self.limiter.reset()
+        self.request_log.clear()
+        self.store.reset()
+        self.default_calibration_set_id = self.config.calibration_set_id
+        default = self._calibration_sets[self.default_calibration_set_id]
+        self._calibration_sets = {self.default_calibration_set_id: default}
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Block until ``predicate()`` holds, re-checked on every job-store change; False on timeout."""
+        return self.store.wait_for(predicate, timeout)
+
+    def wait_for_status(self, job_id: str, *statuses: str, timeout: float | None = None) -> str | None:
+        """Block until the job reaches one of ``statuses`` (default: any terminal one); None on timeout."""
+        return self.store.wait_for_status(job_id, statuses or ("completed", "failed", "cancelled"), timeout)
+
+    def requests(self) -> list[RequestLogEntry]:
+        """Return the logged API requests, oldest first."""
+        return self.request_log.entries()
+
+    def stats(self) -> dict[str, Any]:
+        """Return counters for tests and benchmarks (jobs created, requests, 429s, per-status counts)."""
+        statuses: Mapping[str, int] = self.store.status_counts()
+        return {
+            "jobs_created": self.store.jobs_created,
+            "jobs_by_status": dict(statuses),
+            "queue_length": self.store.queue_length,
+            "processing_job_id": self.store.processing_job_id,
+            "held": self.store.held,
+            "requests": self.request_log.total,
+            "rate_limited": self.limiter.refused,
+            "faults_injected": self.faults.injected,
+            "fault_rules": len(self.faults),
+        }
