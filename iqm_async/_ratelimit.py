@@ -96,16 +96,19 @@ class RequestBudget:
     async def acquire(self, cost: int) -> None:
         """Wait until a request of ``cost`` units fits in the budget, then charge it."""
         async with self._lock:  # FIFO: requests are admitted in the order they asked
+            now = self._clock()
             while True:
-                now = self._clock()
                 delay = self.delay_for(cost, now)
                 if delay <= 0:
                     break
                 self.stats.waits += 1
                 self.stats.waited_seconds += delay
                 await self._sleep(delay)
+                # Trust a completed sleep even if the clock says less time passed (an injected sleep,
+                # or a coarse clock): otherwise the loop would spin until the clock catches up.
+                now = max(self._clock(), now + delay)
             if self._limit is not None:
-                self._log.append((self._clock(), cost))
+                self._log.append((now, cost))
                 self._spent += cost
             self.stats.acquired += 1
 
