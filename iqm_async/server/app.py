@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..errors import ValidationError
 from ..models import CircuitJobDefinition, ErrorBody
-from .checks import apply_qubit_mapping, validate
+from .checks import validate
 from .config import ServerConfig, is_loopback_host
 from .faults import FaultRule, RequestLogEntry
 from .limits import GLOBAL_BUCKET, Decision, request_cost
@@ -364,8 +364,7 @@ def _routes(state: ServerState) -> list[Route]:
             dqa = state.dqa(calset)
             if dqa is None:
                 raise ValidationError(f"Unknown calibration set {calset}")
-            physical = apply_qubit_mapping(definition)
-            validate(physical, dqa, config.max_components)
+            physical = validate(definition, dqa, config.max_components)
         except ValidationError as exc:
             return error_response(422, str(exc), "validation_error")
         job = state.store.create(

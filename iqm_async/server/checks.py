@@ -9,6 +9,7 @@ relies on (rules 1–8 and 10, without the MOVE sandwich rule 9).
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import replace
@@ -58,13 +59,30 @@ def shared_validator() -> Validator | None:
     return _shared[0]
 
 
-def validate(definition: CircuitJobDefinition, dqa: DynamicQuantumArchitecture, max_components: int) -> None:
-    """Raise :class:`~iqm_async.errors.ValidationError` when the job breaks a §6.6 rule."""
+def validate(
+    definition: CircuitJobDefinition, dqa: DynamicQuantumArchitecture, max_components: int
+) -> CircuitJobDefinition:
+    """Raise :class:`~iqm_async.errors.ValidationError` when the job breaks a §6.6 rule.
+
+    Returns:
+        The definition with physical component names (``qubit_mapping`` applied), ready to execute.
+    """
     shared = shared_validator()
-    if shared is not None:
-        shared(definition, dqa, max_components=max_components, error=ValidationError)
-    else:
-        fallback_validate(definition, dqa, max_components)
+    if shared is None:
+        physical = apply_qubit_mapping(definition)
+        fallback_validate(physical, dqa, max_components)
+        return physical
+    # A circuit without measurements is valid on the wire (its results are empty, §7.3).
+    extra = {"require_measurements": False} if _accepts(shared, "require_measurements") else {}
+    shared(definition, dqa, max_components=max_components, error=ValidationError, **extra)
+    return apply_qubit_mapping(definition)
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def apply_qubit_mapping(definition: CircuitJobDefinition) -> CircuitJobDefinition:
