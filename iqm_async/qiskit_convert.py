@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import gc
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -86,12 +87,22 @@ def circuits_to_wire(
         circuits = [circuits]
     names = tuple(qubit_names)
     out = []
-    for position, circuit in enumerate(circuits):
-        if not isinstance(circuit, QuantumCircuit):
-            raise CircuitValidationError(
-                f"Item {position} of the batch is a {type(circuit).__name__}, not a QuantumCircuit"
-            )
-        out.append(circuit_to_wire(circuit, names))
+    # A batch allocates hundreds of thousands of long-lived objects and no reference cycles, so the
+    # cyclic collector only burns time here (about half of it for 1000 circuits). Pause it, as
+    # timeit does, and only if it was on, so a caller that disabled it keeps it disabled.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        for position, circuit in enumerate(circuits):
+            if not isinstance(circuit, QuantumCircuit):
+                raise CircuitValidationError(
+                    f"Item {position} of the batch is a {type(circuit).__name__}, not a QuantumCircuit"
+                )
+            out.append(circuit_to_wire(circuit, names))
+    finally:
+        if paused:
+            gc.enable()
     return tuple(out)
 
 
@@ -342,9 +353,7 @@ def _to_json(value: Any, depth: int) -> Any:
         return value
     if isinstance(value, str):  # subclasses such as np.str_: keep the text, drop the class
         return str.__str__(value)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # subclasses such as IntEnum (bool cannot be subclassed)
         return int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
