@@ -157,7 +157,7 @@ def _str_list(items: object, where: str, error: type[Exception]) -> tuple[str, .
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorBody:
     """The body of every non-2xx reply, and of each entry of a failed job's ``errors``."""
 
@@ -349,7 +349,7 @@ class StaticQuantumArchitecture:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instruction:
     """One native instruction of a wire circuit."""
 
@@ -380,7 +380,7 @@ class Instruction:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Circuit:
     """A named list of native instructions, with the user's metadata."""
 
@@ -456,10 +456,22 @@ class JobParameters:
                 raise error(f"calibration_set_id must be a UUID, got {self.calibration_set_id!r}") from None
         if self.max_circuit_duration_over_t2 is not None and not (
             isinstance(self.max_circuit_duration_over_t2, (int, float))
+            and not isinstance(self.max_circuit_duration_over_t2, bool)
             and math.isfinite(self.max_circuit_duration_over_t2)
             and self.max_circuit_duration_over_t2 >= 0
         ):
             raise error("max_circuit_duration_over_t2 must be a non-negative number or None")
+        if self.active_reset_cycles is not None and (
+            isinstance(self.active_reset_cycles, bool) or not isinstance(self.active_reset_cycles, int)
+        ):
+            raise error(f"active_reset_cycles must be an integer or None, got {self.active_reset_cycles!r}")
+        if self.dd_strategy is not None and not isinstance(self.dd_strategy, Mapping):
+            raise error(f"dd_strategy must be an object or None, got {type(self.dd_strategy).__name__}")
+        if self.qubit_mapping is not None and not (
+            isinstance(self.qubit_mapping, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in self.qubit_mapping.items())
+        ):
+            raise error("qubit_mapping must map logical qubit names (str) to physical names (str)")
 
     def to_json(self) -> dict[str, Any]:
         """Return the option fields of the submit body, deprecated copies included (§4.4 client rule)."""
@@ -566,7 +578,7 @@ class CircuitJobDefinition:
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TimelineEntry:
     """One step a job has reached."""
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
@@ -27,7 +27,6 @@ from iqm_async.errors import (
     InvalidOperationError,
     MalformedResponseError,
     NotFoundError,
-    RateLimitError,
     SubmissionUnknownError,
     SystemUnavailableError,
 )
@@ -58,7 +57,13 @@ def sleep() -> RecordingSleep:
 
 @pytest.fixture
 async def client(sleep: RecordingSleep, monkeypatch):
-    for var in ("IQM_TOKEN", "IQM_TOKENS_FILE", "IQM_SERVER_URL", "IQM_QUANTUM_COMPUTER", "IQM_CLIENT_REQUESTS_TIMEOUT"):
+    for var in (
+        "IQM_TOKEN",
+        "IQM_TOKENS_FILE",
+        "IQM_SERVER_URL",
+        "IQM_QUANTUM_COMPUTER",
+        "IQM_CLIENT_REQUESTS_TIMEOUT",
+    ):
         monkeypatch.delenv(var, raising=False)
     async with AsyncIQMClient(ROOT, sleep=sleep, retry=RetryPolicy(max_attempts=4)) as c:
         yield c
@@ -95,7 +100,9 @@ async def test_503_then_success_is_retried_with_backoff(client, mock, sleep) -> 
 async def test_retry_after_seconds_is_obeyed_and_holds_the_budget(client, mock, sleep) -> None:
     route = mock.get(f"/jobs/{JOB}").mock(
         side_effect=[
-            httpx.Response(429, headers={"Retry-After": "3"}, json={"message": "slow down", "error_code": "rate_limited"}),
+            httpx.Response(
+                429, headers={"Retry-After": "3"}, json={"message": "slow down", "error_code": "rate_limited"}
+            ),
             httpx.Response(200, json=job_json()),
         ]
     )
@@ -310,7 +317,12 @@ async def test_closed_client_refuses_work(mock, sleep) -> None:
 
 async def test_quantum_computer_selection(mock, sleep) -> None:
     mock.get("/quantum-computers").respond(
-        json={"quantum_computers": [{"id": "1", "alias": "a", "display_name": "A"}, {"id": "2", "alias": "b", "display_name": "B"}]}
+        json={
+            "quantum_computers": [
+                {"id": "1", "alias": "a", "display_name": "A"},
+                {"id": "2", "alias": "b", "display_name": "B"},
+            ]
+        }
     )
     from iqm_async.errors import ClientConfigurationError
 

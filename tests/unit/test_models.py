@@ -25,7 +25,12 @@ SPEC_SUBMIT = {
         {
             "name": "two_regs",
             "instructions": [
-                {"name": "prx", "locus": ["QB1"], "args": {"angle": 3.141592653589793, "phase": 0.0}, "implementation": None},
+                {
+                    "name": "prx",
+                    "locus": ["QB1"],
+                    "args": {"angle": 3.141592653589793, "phase": 0.0},
+                    "implementation": None,
+                },
                 {"name": "measure", "locus": ["QB1"], "args": {"key": "a_2_0_0"}, "implementation": None},
                 {"name": "measure", "locus": ["QB2"], "args": {"key": "a_2_0_1"}, "implementation": None},
                 {"name": "measure", "locus": ["QB3"], "args": {"key": "b_1_1_0"}, "implementation": None},
@@ -169,7 +174,10 @@ def test_dqa_round_trip_and_loci_union() -> None:
         "computational_resonators": [],
         "gates": {
             "cz": {
-                "implementations": {"tgss": {"loci": [["QB1", "QB2"]]}, "crf": {"loci": [["QB2", "QB1"], ["QB1", "QB2"]]}},
+                "implementations": {
+                    "tgss": {"loci": [["QB1", "QB2"]]},
+                    "crf": {"loci": [["QB2", "QB1"], ["QB1", "QB2"]]},
+                },
                 "default_implementation": "tgss",
                 "override_default_implementation": {"QB1,QB2": "crf"},
             }

@@ -139,9 +139,7 @@ def _slow_reference(raw: dict, shots: int) -> list[str]:
         table = regs.setdefault(int(idx), [[0] * int(size) for _ in range(shots)])
         for s in range(shots):
             table[s][int(bit)] = rows[s][0]
-    return [
-        " ".join("".join(str(b) for b in regs[i][s]) for i in sorted(regs))[::-1] for s in range(shots)
-    ]
+    return [" ".join("".join(str(b) for b in regs[i][s]) for i in sorted(regs))[::-1] for s in range(shots)]
 
 
 @settings(max_examples=60, deadline=None)
