@@ -96,7 +96,10 @@ class ServerState:
         self._calibration_sets = {self.default_calibration_set_id: default}
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Block until ``predicate()`` holds, re-checked on every job-store change; False on timeout."""
+        """Block until ``predicate()`` holds, re-checked on every job-store change; False on timeout.
+
+        The predicate runs under the store's lock, so it must read in-process state only (no HTTP calls).
+        """
         return self.store.wait_for(predicate, timeout)
 
     def wait_for_status(self, job_id: str, *statuses: str, timeout: float | None = None) -> str | None:

@@ -96,7 +96,11 @@ class JobStore:
         return self._cond
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Block until ``predicate()`` is true (re-checked on every store change); False on timeout."""
+        """Block until ``predicate()`` is true (re-checked on every store change); False on timeout.
+
+        The predicate runs with the store's lock held: it may read the store (and other in-process
+        state), but must not make an HTTP request to this server, which would need the same lock.
+        """
         with self._cond:
             return self._cond.wait_for(predicate, timeout)
 

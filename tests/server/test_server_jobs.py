@@ -1,0 +1,217 @@
+"""Job lifecycle over HTTP: queue positions, status machine, cancel in every state, delete, timeline, progress."""
+
+from __future__ import annotations
+
+import httpx
+from srvkit import WAIT, assert_error, bell, job, submit, x_circuit
+
+from iqm_async.server import RunningServer, ServerState
+
+
+def _job(client: httpx.Client, job_id: str) -> dict[str, object]:
+    r = client.get(f"/api/v1/jobs/{job_id}")
+    assert r.status_code == 200, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def _steps(body: dict[str, object]) -> list[tuple[str, str]]:
+    timeline = body["timeline"]
+    assert isinstance(timeline, list)
+    return [(t["source"], t["status"]) for t in timeline]
+
+
+def test_queue_positions_count_waiting_jobs_ahead(client: httpx.Client, state: ServerState) -> None:
+    state.hold()
+    ids = [submit(client) for _ in range(4)]
+    assert [_job(client, j)["queue_position"] for j in ids] == [0, 1, 2, 3]
+
+    assert client.post(f"/api/v1/jobs/{ids[1]}/cancel").status_code == 204
+    assert [_job(client, j)["queue_position"] for j in ids] == [0, None, 1, 2]
+    assert _job(client, ids[1])["status"] == "cancelled"
+    assert state.stats()["jobs_by_status"]["waiting"] == 3
+
+    state.release()
+    for j in (ids[0], ids[2], ids[3]):
+        assert state.wait_for_status(j, timeout=WAIT) == "completed"
+        assert _job(client, j)["queue_position"] is None
+    assert _job(client, ids[1])["status"] == "cancelled"
+
+
+def test_completed_job_data(client: httpx.Client, state: ServerState) -> None:
+    job_id = submit(client, job(bell("a"), bell("b"), x_circuit(), shots=10))
+    assert state.wait_for_status(job_id, timeout=WAIT) == "completed"
+    body = _job(client, job_id)
+    assert body["status"] == "completed"
+    assert body["queue_position"] is None
+    assert body["execution"] == {"progress": {"circuits": {"value": 3, "max_value": 3}}}
+    assert body["artifacts"] == [{"type": "measurements"}, {"type": "measurement_counts"}]
+    assert body["errors"] == []
+    assert _steps(body) == [
+        ("iqm-server", "created"),
+        ("iqm-station-control", "received"),
+        ("iqm-station-control", "completed"),
+        ("iqm-server", "ready"),
+    ]
+    timeline = body["timeline"]
+    assert isinstance(timeline, list)
+    stamps = [t["timestamp"] for t in timeline]
+    assert stamps == sorted(stamps)
+
+
+def test_artifacts_unavailable_before_completion(client: httpx.Client, state: ServerState) -> None:
+    state.hold()
+    job_id = submit(client)
+    for kind in ("measurements", "measurement_counts"):
+        assert_error(client.get(f"/api/v1/jobs/{job_id}/artifacts/{kind}"), 404, "artifact_not_available")
+    client.post(f"/api/v1/jobs/{job_id}/cancel")
+    for kind in ("measurements", "measurement_counts"):
+        assert_error(client.get(f"/api/v1/jobs/{job_id}/artifacts/{kind}"), 404, "artifact_not_available")
+
+
+def test_cancel_waiting_job(client: httpx.Client, state: ServerState) -> None:
+    state.hold()
+    job_id = submit(client)
+    r = client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert r.status_code == 204 and r.content == b""
+    body = _job(client, job_id)
+    assert body["status"] == "cancelled"
+    assert body["execution"] is None and body["artifacts"] == []
+    assert _steps(body) == [("iqm-server", "created"), ("iqm-server", "cancelled")]
+    state.release()
+    # The executor never picks it up: a later job runs and the cancelled one stays cancelled.
+    later = submit(client)
+    assert state.wait_for_status(later, timeout=WAIT) == "completed"
+    assert _job(client, job_id)["status"] == "cancelled"
+
+
+def test_cancel_terminal_jobs_changes_nothing(client: httpx.Client, state: ServerState) -> None:
+    done = submit(client)
+    assert state.wait_for_status(done, timeout=WAIT) == "completed"
+    state.faults.add({"action": "fail_job"})
+    failed = submit(client)
+    assert state.wait_for_status(failed, timeout=WAIT) == "failed"
+    state.hold()
+    cancelled = submit(client)
+    client.post(f"/api/v1/jobs/{cancelled}/cancel")
+
+    for job_id, status in ((done, "completed"), (failed, "failed"), (cancelled, "cancelled")):
+        before = _job(client, job_id)
+        for _ in range(2):
+            assert client.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 204
+        after = _job(client, job_id)
+        assert after == before
+        assert after["status"] == status
+    assert client.get(f"/api/v1/jobs/{done}/artifacts/measurements").status_code == 200
+
+
+def test_cancel_processing_job(slow_server: RunningServer, slow_client: httpx.Client) -> None:
+    state = slow_server.state
+    long_job = submit(slow_client, job(*[x_circuit(f"c{i}") for i in range(200)], shots=1))
+    assert state.wait_for_status(long_job, "processing", timeout=WAIT) == "processing"
+    body = _job(slow_client, long_job)
+    assert body["queue_position"] is None
+    assert _steps(body)[-1] == ("iqm-station-control", "received")
+    assert isinstance(body["execution"], dict)
+
+    follower = submit(slow_client, job(x_circuit(), shots=1))
+    assert _job(slow_client, follower)["queue_position"] == 0
+    assert slow_client.post(f"/api/v1/jobs/{long_job}/cancel").status_code == 204
+    assert state.wait_for_status(long_job, timeout=WAIT) == "cancelled"
+    body = _job(slow_client, long_job)
+    assert body["artifacts"] == []
+    assert _steps(body)[-1] == ("iqm-server", "cancelled")
+    assert_error(slow_client.get(f"/api/v1/jobs/{long_job}/artifacts/measurements"), 404, "artifact_not_available")
+    # The worker moves on to the next job.
+    assert state.wait_for_status(follower, timeout=WAIT) == "completed"
+
+
+def test_progress_is_updated_after_each_circuit(slow_server: RunningServer, slow_client: httpx.Client) -> None:
+    state = slow_server.state
+    job_id = submit(slow_client, job(*[x_circuit(f"c{i}") for i in range(3)], shots=1))
+    seen: list[object] = []
+
+    def progressed() -> bool:
+        # Runs under the store's lock: read in-process state only, never call the server over HTTP here.
+        progress = state.store.get(job_id).progress
+        if progress not in seen:
+            seen.append(progress)
+        return progress == (1, 3)
+
+    # The store notifies on every change, so each progress step wakes the predicate.
+    assert state.wait_for(progressed, timeout=WAIT)
+    assert state.wait_for_status(job_id, timeout=WAIT) == "completed"
+    assert _job(slow_client, job_id)["execution"] == {"progress": {"circuits": {"value": 3, "max_value": 3}}}
+    assert seen[0] in (None, (0, 3))
+
+
+def test_delete_removes_the_job(client: httpx.Client, state: ServerState) -> None:
+    job_id = submit(client)
+    assert state.wait_for_status(job_id, timeout=WAIT) == "completed"
+    r = client.delete(f"/api/v1/jobs/{job_id}")
+    assert r.status_code == 204 and r.content == b""
+    for method, path in [
+        ("GET", f"/api/v1/jobs/{job_id}"),
+        ("GET", f"/api/v1/jobs/{job_id}/payload"),
+        ("GET", f"/api/v1/jobs/{job_id}/artifacts/measurements"),
+        ("GET", f"/api/v1/jobs/{job_id}/artifacts/measurement_counts"),
+        ("POST", f"/api/v1/jobs/{job_id}/cancel"),
+        ("DELETE", f"/api/v1/jobs/{job_id}"),
+    ]:
+        assert_error(client.request(method, path), 404, "job_not_found")
+    assert state.stats()["jobs_by_status"]["completed"] == 0
+
+
+def test_delete_waiting_job_leaves_the_queue(client: httpx.Client, state: ServerState) -> None:
+    state.hold()
+    first, second = submit(client), submit(client)
+    assert client.delete(f"/api/v1/jobs/{first}").status_code == 204
+    assert _job(client, second)["queue_position"] == 0
+    assert state.stats()["queue_length"] == 1
+
+
+def test_delete_processing_job(slow_server: RunningServer, slow_client: httpx.Client) -> None:
+    state = slow_server.state
+    long_job = submit(slow_client, job(*[x_circuit(f"c{i}") for i in range(200)], shots=1))
+    assert state.wait_for_status(long_job, "processing", timeout=WAIT) == "processing"
+    follower = submit(slow_client, job(x_circuit(), shots=1))
+    assert slow_client.delete(f"/api/v1/jobs/{long_job}").status_code == 204
+    assert_error(slow_client.get(f"/api/v1/jobs/{long_job}"), 404, "job_not_found")
+    assert state.wait_for_status(follower, timeout=WAIT) == "completed"
+
+
+def test_status_calls_are_answered_while_a_job_executes(slow_server: RunningServer, slow_client: httpx.Client) -> None:
+    state = slow_server.state
+    long_job = submit(slow_client, job(*[x_circuit(f"c{i}") for i in range(200)], shots=1))
+    assert state.wait_for_status(long_job, "processing", timeout=WAIT) == "processing"
+    for _ in range(5):
+        assert _job(slow_client, long_job)["status"] == "processing"
+    slow_client.post(f"/api/v1/jobs/{long_job}/cancel")
+    assert state.wait_for_status(long_job, timeout=WAIT) == "cancelled"
+
+
+def test_failed_job(client: httpx.Client, state: ServerState) -> None:
+    state.faults.add({"action": "fail_job", "after_circuits": 1, "message": "Circuit too long", "error_code": "x"})
+    job_id = submit(client, job(x_circuit("a"), x_circuit("b"), x_circuit("c"), shots=2))
+    assert state.wait_for_status(job_id, timeout=WAIT) == "failed"
+    body = _job(client, job_id)
+    assert body["errors"] == [{"message": "Circuit too long", "error_code": "x", "source": "iqm-server"}]
+    assert body["execution"] == {"progress": {"circuits": {"value": 1, "max_value": 3}}}
+    assert body["artifacts"] == []
+    assert _steps(body) == [
+        ("iqm-server", "created"),
+        ("iqm-station-control", "received"),
+        ("iqm-server", "failed"),
+    ]
+    assert_error(client.get(f"/api/v1/jobs/{job_id}/artifacts/measurements"), 404, "artifact_not_available")
+
+
+def test_reset_drops_jobs_and_releases_the_queue(client: httpx.Client, state: ServerState) -> None:
+    state.hold()
+    job_id = submit(client)
+    assert state.stats()["jobs_created"] == 1
+    state.reset()
+    stats = state.stats()
+    assert stats["jobs_created"] == 0 and stats["held"] is False and stats["requests"] == 0
+    assert_error(client.get(f"/api/v1/jobs/{job_id}"), 404, "job_not_found")
+    assert state.wait_for_status(submit(client), timeout=WAIT) == "completed"
