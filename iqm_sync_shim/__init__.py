@@ -1,0 +1,36 @@
+"""iqm_sync_shim: a synchronous Qiskit facade over :mod:`iqm_async`, a drop-in for IQM's Qiskit adapter.
+
+Switching from IQM's adapter is a change of import::
+
+    # from iqm.qiskit_iqm import IQMProvider
+    from iqm_sync_shim import IQMProvider
+    from qiskit import transpile
+
+    with IQMProvider("https://resonance.iqm.tech", quantum_computer="garnet") as provider:
+        backend = provider.get_backend()
+        job = backend.run(transpile(circuit, backend), shots=1000)
+        print(job.result().get_counts())
+
+Every blocking method makes one call into the async core through one process-wide background
+event loop (see :mod:`iqm_sync_shim._runner`), so the facade works in scripts, in threads, inside
+running event loops (Jupyter) and after ``fork``. Async code can ``await job.result_async()``.
+"""
+
+from __future__ import annotations
+
+from ._errors import JobFailedError, JobTimeoutError
+from ._runner import PortalThreadError, RunnerClosedError
+from .backend import IQMBackend, MoveGate
+from .job import IQMJob
+from .provider import IQMProvider
+
+__all__ = [
+    "IQMBackend",
+    "IQMJob",
+    "IQMProvider",
+    "JobFailedError",
+    "JobTimeoutError",
+    "MoveGate",
+    "PortalThreadError",
+    "RunnerClosedError",
+]

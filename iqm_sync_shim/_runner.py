@@ -1,0 +1,401 @@
+"""``PortalRunner``: the one background event loop that every blocking call of the shim runs on.
+
+This is the only module of ``iqm_sync_shim`` that knows about threads and event loops. Everything
+else hands a coroutine function to :meth:`PortalRunner.run` (blocking) or :meth:`PortalRunner.submit`
+(a :class:`concurrent.futures.Future`, for the ``*_async`` bridge)::
+
+    runner = get_runner()
+    status = runner.run(core_job.status_async)          # blocks the calling thread only
+    future = runner.submit(core_job.result_async)       # concurrent.futures.Future
+
+Design (architecture §3, "Pitfalls of a sync facade"):
+
+* **One loop per process.** :func:`get_runner` returns a process-wide singleton. Its portal (anyio's
+  :func:`~anyio.from_thread.start_blocking_portal`: an asyncio loop in one daemon thread) starts
+  lazily on the first call, so importing the shim starts nothing. Many threads calling at once become
+  tasks on that one loop; there is never a loop per thread or per call, and never ``asyncio.run``,
+  ``run_until_complete``, ``get_event_loop`` or ``nest_asyncio``. A caller inside a running event loop
+  (a Jupyter cell, a plain ``def`` called from ``async def``) just waits on a future.
+* **Loop-bound resources stay on the loop.** Clients registered with :meth:`PortalRunner.add_resource`
+  are closed on the portal loop at :meth:`PortalRunner.close` (and so at interpreter exit).
+* **No self-deadlock.** :meth:`run` and :meth:`submit` refuse with :class:`PortalThreadError` when
+  called on the portal thread itself, where waiting for the loop would wait for ourselves.
+* **Ctrl-C.** The caller waits on the future in short slices (:data:`WAIT_SLICE`), so a
+  ``KeyboardInterrupt`` is seen within a slice. On any ``BaseException`` the future is cancelled (which
+  cancels the task's scope on the loop) and the exception re-raised. Remote jobs are left alone:
+  only an explicit cancel stops a job on the server.
+* **fork.** The runner records the pid that created it. In a forked child :func:`get_runner` (and an
+  ``os.register_at_fork`` hook) drops the parent's runner *without touching it*: its thread does not
+  exist in the child, and its sockets belong to the parent. The stale object is kept referenced so no
+  finaliser ever runs against the parent's loop, and the child lazily gets a fresh runner.
+* **Interpreter exit.** An ``atexit`` hook closes the registered clients on the portal under a short
+  deadline, stops the portal (cancelling leftover waits) and joins its thread with a deadline. It is
+  idempotent and never starts a portal. The thread is a daemon, so a forgotten close cannot hang exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import logging
+import os
+import queue
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+__all__ = [
+    "CLOSE_DEADLINE",
+    "WAIT_SLICE",
+    "PortalRunner",
+    "await_future",
+    "PortalThreadError",
+    "RunnerClosedError",
+    "get_runner",
+]
+
+logger = logging.getLogger("iqm_sync_shim")
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+WAIT_SLICE = 0.1
+"""Seconds a blocked caller waits on the future before checking for signals again (Ctrl-C latency)."""
+
+CLOSE_DEADLINE = 2.0
+"""Seconds :meth:`PortalRunner.close` gives the registered clients to close, and the thread to end."""
+
+_DONE = object()
+"""Queue sentinel: the streamed call has finished."""
+
+
+class PortalThreadError(RuntimeError):
+    """A blocking shim call was made on the portal's own thread, where it would wait for itself."""
+
+
+class RunnerClosedError(RuntimeError):
+    """The runner was closed (explicitly, or because the interpreter is exiting)."""
+
+
+class AsyncResource(Protocol):
+    """Something with an ``aclose()`` coroutine that must run on the loop it was created on."""
+
+    async def aclose(self) -> None:
+        """Release the resource."""
+
+
+class PortalRunner:
+    """A lazily started background event loop that blocking callers hand coroutines to.
+
+    Normally used through :func:`get_runner`; tests of the lifecycle create private instances.
+
+    Args:
+        name: name of the portal thread (shows up in thread dumps).
+    """
+
+    def __init__(self, *, name: str = "iqm-sync-shim-portal") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._cm: AbstractContextManager[BlockingPortal] | None = None
+        self._portal: BlockingPortal | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        # Keyed by id() so that unhashable or equal-comparing resources are tracked one by one.
+        self._resources: dict[int, AsyncResource] = {}
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self._portal is not None else "not started")
+        return f"<PortalRunner pid={self._pid} {state}>"
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def pid(self) -> int:
+        """The process this runner belongs to."""
+        return self._pid
+
+    @property
+    def started(self) -> bool:
+        """True once the portal thread has been started (and until the runner is closed)."""
+        return self._portal is not None and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._closed
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The portal thread, once started."""
+        return self._thread
+
+    def on_portal_thread(self) -> bool:
+        """Tell whether the caller runs on this runner's portal thread (where it must not block)."""
+        thread = self._thread
+        return thread is not None and thread.ident == threading.get_ident()
+
+    def _ensure_portal(self) -> BlockingPortal:
+        portal = self._portal
+        if portal is not None and not self._closed and self._pid == os.getpid():
+            return portal
+        with self._lock:
+            if self._closed:
+                raise RunnerClosedError(
+                    "The iqm_sync_shim event loop is closed (the interpreter is exiting, or close() was called)."
+                )
+            if os.getpid() != self._pid:
+                raise RuntimeError("This PortalRunner belongs to the parent process; use get_runner() in the child.")
+            if self._portal is None:
+                cm = start_blocking_portal("asyncio", name=self._name)
+                portal = cm.__enter__()
+                self._thread = portal.call(threading.current_thread)
+                self._cm, self._portal = cm, portal
+            return self._portal
+
+    def _refuse_on_portal_thread(self, what: str) -> None:
+        if self.on_portal_thread():
+            raise PortalThreadError(
+                f"{what} was called on the iqm_sync_shim event loop thread, where it would wait for itself. "
+                "In code that runs on that loop, await the *_async methods or the iqm_async core instead."
+            )
+
+    # ------------------------------------------------------------------ calls
+
+    def submit(self, fn: Callable[..., Awaitable[T]], *args: Any) -> concurrent.futures.Future[T]:
+        """Start ``fn(*args)`` as a task on the portal loop and return its future (never blocks on the task).
+
+        Cancelling the future cancels the task's scope on the loop.
+
+        Raises:
+            PortalThreadError: when called on the portal thread.
+            RunnerClosedError: when the runner was closed.
+        """
+        self._refuse_on_portal_thread("A blocking iqm_sync_shim call")
+        try:
+            return self._ensure_portal().start_task_soon(fn, *args)
+        except RuntimeError as exc:
+            if self._closed and not isinstance(exc, RunnerClosedError):
+                raise RunnerClosedError("The iqm_sync_shim event loop is closed.") from exc
+            raise
+
+    def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``fn(*args)`` on the portal loop and block the calling thread until it returns.
+
+        Raises:
+            PortalThreadError: when called on the portal thread.
+            BaseException: whatever ``fn`` raised; on ``KeyboardInterrupt`` (or any other interruption of
+                the wait) the task is cancelled and the exception re-raised.
+        """
+        return self.wait(self.submit(fn, *args))
+
+    @staticmethod
+    def wait(future: concurrent.futures.Future[T]) -> T:
+        """Block until ``future`` is done, in short slices so Ctrl-C interrupts it; cancel it if interrupted."""
+        try:
+            while True:
+                try:
+                    return future.result(timeout=WAIT_SLICE)
+                except TimeoutError:
+                    # Either our slice ran out, or the task itself raised TimeoutError: tell them apart.
+                    if future.done():
+                        raise
+        except BaseException:
+            future.cancel()
+            raise
+
+    def run_streaming(
+        self,
+        fn: Callable[[Callable[[U], None]], Awaitable[T]],
+        on_item: Callable[[U], None],
+    ) -> T:
+        """Run ``fn(emit)`` on the loop; every ``emit(item)`` calls ``on_item(item)`` on the *calling* thread.
+
+        This is how user callbacks (``wait_for_final_state(callback=...)``) run on the caller's thread,
+        fed through a thread-safe queue, and never on the portal loop, where a slow or blocking
+        callback would stall every other job.
+        """
+        items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        future = self.submit(fn, items.put)
+        # Wake the consumer at once when the call ends instead of after a slice.
+        future.add_done_callback(lambda _: items.put(_DONE))
+        try:
+            while True:
+                try:
+                    item = items.get(timeout=WAIT_SLICE)
+                except queue.Empty:
+                    continue
+                if item is _DONE:
+                    break
+                on_item(item)
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    # ------------------------------------------------------------------ resources and lifecycle
+
+    def add_resource(self, resource: AsyncResource) -> None:
+        """Close ``resource`` on the loop when the runner closes (at the latest, at interpreter exit)."""
+        with self._lock:
+            self._resources[id(resource)] = resource
+
+    def discard_resource(self, resource: AsyncResource) -> None:
+        """Stop tracking ``resource`` (its owner closed it)."""
+        with self._lock:
+            self._resources.pop(id(resource), None)
+
+    async def _aclose_resources(self, resources: list[AsyncResource], deadline: float) -> None:
+        async def close_one(resource: AsyncResource) -> None:
+            try:
+                await resource.aclose()
+            except Exception:  # one broken client must not keep the others open
+                logger.warning("closing %r at shutdown failed", resource, exc_info=True)
+
+        with anyio.move_on_after(deadline) as scope:
+            async with anyio.create_task_group() as tg:
+                for resource in resources:
+                    tg.start_soon(close_one, resource)
+        if scope.cancelled_caught:
+            logger.warning("closing %d client(s) took longer than %.1f s; gave up", len(resources), deadline)
+
+    def close(self, deadline: float = CLOSE_DEADLINE) -> None:
+        """Close the registered resources on the loop, stop the loop and join its thread; idempotent.
+
+        Never starts a portal. Calls still waiting on the loop from other threads end with
+        :class:`concurrent.futures.CancelledError`. In a forked child this only marks the runner closed:
+        the parent's loop is not touched.
+        """
+        self._refuse_on_portal_thread("PortalRunner.close()")
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            portal, thread = self._portal, self._thread
+            resources = list(self._resources.values())
+            self._resources.clear()
+        if portal is None or thread is None or os.getpid() != self._pid:
+            return
+        try:
+            if resources:
+                portal.start_task_soon(self._aclose_resources, resources, deadline).result(deadline + 1.0)
+        except BaseException as exc:  # shutting down: report, but go on stopping the loop
+            logger.warning("closing clients at shutdown failed: %r", exc)
+        # cancel_remaining=True: waits left behind by other threads must not keep the loop alive.
+        with contextlib.suppress(RuntimeError):  # already stopped
+            portal.call(portal.stop, True)
+        thread.join(deadline)
+        if thread.is_alive():
+            # A task is ignoring cancellation. The thread is a daemon, so it cannot hang exit; keep the
+            # portal's context manager referenced (exiting it would join the thread without a deadline).
+            logger.warning("the iqm_sync_shim event loop did not stop within %.1f s; leaving it", deadline)
+            return
+        cm, self._cm = self._cm, None
+        if cm is not None:
+            cm.__exit__(None, None, None)
+        self._portal = None
+
+
+# ---------------------------------------------------------------------- awaiting from a foreign loop
+
+
+async def await_future(future: concurrent.futures.Future[T]) -> T:
+    """Await a portal future from the caller's own running event loop (asyncio or trio).
+
+    The caller's loop never runs the work: it only waits for the portal's future, so loop-bound
+    objects of the portal (its httpx client) are never touched from the caller's loop. Cancelling
+    the await cancels the portal future, and so the task's scope on the portal loop; nothing else.
+
+    Raises:
+        RuntimeError: when no supported event loop is running in this thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        # wrap_future chains cancellation both ways: cancelling the await cancels the portal future.
+        return await asyncio.wrap_future(future)
+    trio = sys.modules.get("trio")
+    if trio is not None and trio.lowlevel.in_trio_run():
+        return await _await_future_trio(trio, future)
+    raise RuntimeError("await_future needs a running asyncio or trio event loop in this thread.")
+
+
+async def _await_future_trio(trio: Any, future: concurrent.futures.Future[T]) -> T:
+    token = trio.lowlevel.current_trio_token()
+    done = trio.Event()
+
+    def wake(_: concurrent.futures.Future[T]) -> None:
+        # If the caller's loop has ended, nobody is waiting any more.
+        with contextlib.suppress(trio.RunFinishedError):
+            token.run_sync_soon(done.set)
+
+    future.add_done_callback(wake)
+    try:
+        await done.wait()
+    except BaseException:
+        future.cancel()
+        raise
+    return future.result()
+
+
+# ---------------------------------------------------------------------- the process-wide runner
+
+_global_lock = threading.Lock()
+_runner: PortalRunner | None = None
+_exiting = False
+_fork_orphans: list[PortalRunner] = []
+"""Runners inherited from a parent process: kept referenced so no finaliser touches the parent's loop."""
+
+
+def get_runner() -> PortalRunner:
+    """Return the process-wide runner, creating it lazily (after a fork or a close, a fresh one).
+
+    Raises:
+        RunnerClosedError: during interpreter exit, when no new loop may be started.
+    """
+    global _runner
+    runner = _runner
+    if runner is not None and runner.pid == os.getpid() and not runner.closed:
+        return runner
+    with _global_lock:
+        runner = _runner
+        if runner is not None and runner.pid != os.getpid():
+            _fork_orphans.append(runner)
+            runner = _runner = None
+        if runner is None or runner.closed:
+            if _exiting:
+                raise RunnerClosedError("The interpreter is exiting; iqm_sync_shim cannot start its event loop.")
+            runner = _runner = PortalRunner()
+        return runner
+
+
+def _after_fork_in_child() -> None:
+    """Forget the parent's runner in a forked child without touching it (its thread is not here)."""
+    global _global_lock, _runner
+    # The lock may have been held by another thread of the parent at the moment of the fork.
+    _global_lock = threading.Lock()
+    if _runner is not None:
+        _fork_orphans.append(_runner)
+        _runner = None
+
+
+def _close_at_exit() -> None:
+    """Close the process-wide runner at interpreter exit (idempotent; never starts a portal)."""
+    global _exiting
+    _exiting = True
+    runner = _runner
+    if runner is not None and runner.pid == os.getpid() and not runner.on_portal_thread():
+        runner.close()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_at_exit)

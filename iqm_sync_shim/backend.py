@@ -1,0 +1,399 @@
+"""``IQMBackend``: a Qiskit ``BackendV2`` for one IQM quantum computer and calibration set.
+
+Usage::
+
+    backend = IQMProvider(url).get_backend()
+    job = backend.run(transpile(circuit, backend), shots=1000)
+    counts = job.result().get_counts()
+
+The transpilation :class:`~qiskit.transpiler.Target` is built from the dynamic quantum architecture
+(DQA) of the backend's calibration set: ``r`` (IQM's ``prx``), ``cz`` and ``measure`` on their
+calibrated loci, IQM's ``move`` (a custom two-qubit :class:`MoveGate`) where the chip has
+computational resonators, plus ``id``, ``delay`` and ``reset``, which every component accepts. Qiskit
+index *i* is the *i*-th name of :func:`iqm_async.qiskit_convert.qubit_names` (protocol §6.4): the
+qubits with both ``prx`` and ``measure``, in DQA order, then the resonators.
+
+:meth:`IQMBackend.run` makes two calls into the core through the portal: one reads the server's
+current default calibration set (to warn about drift, §6.4, *before* anything is sent, so that a
+warning promoted to an error never leaves an orphan job), and one converts, validates and submits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import uuid
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.lowlevel
+from qiskit.circuit import Delay, Gate, IfElseOp, Parameter, QuantumCircuit, Reset
+from qiskit.circuit.library import CZGate, IGate, Measure, RGate
+from qiskit.providers import BackendV2, Options
+from qiskit.transpiler import Target
+
+import iqm_async
+from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
+from iqm_async._config import DEFAULT_SHOTS
+from iqm_async.models import DynamicQuantumArchitecture
+from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
+
+from ._runner import PortalRunner
+from .job import IQMJob
+
+if TYPE_CHECKING:
+    from .provider import IQMProvider
+
+__all__ = ["IQMBackend", "MoveGate", "build_target"]
+
+logger = logging.getLogger("iqm_sync_shim")
+
+T = TypeVar("T")
+
+_IGNORED_OPTIONS = frozenset({"memory", "seed_simulator"})
+"""Options Qiskit's primitives always pass: memory is always returned, and a real device has no seed."""
+
+_COMPILATION_OPTIONS = (
+    "max_circuit_duration_over_t2",
+    "heralding_mode",
+    "move_gate_validation",
+    "move_gate_frame_tracking",
+    "active_reset_cycles",
+    "dd_mode",
+    "dd_strategy",
+)
+"""Job options of protocol §4.4 that ``run()`` passes straight to the core (besides ``qubit_mapping``)."""
+
+
+class MoveGate(Gate):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
+    """IQM's MOVE gate: moves a qubit's state into a computational resonator and back (star chips).
+
+    Always applied as ``[qubit, resonator]``. It has no definition on purpose, so the transpiler
+    never decomposes it into other gates.
+    """
+
+    def __init__(self, label: str | None = None) -> None:
+        super().__init__("move", 2, [], label=label)
+
+
+def build_target(dqa: DynamicQuantumArchitecture, names: Sequence[str]) -> Target:
+    """Build the transpilation target of a DQA, with Qiskit index *i* meaning component ``names[i]``.
+
+    Loci that touch a component missing from ``names`` are left out (protocol §6.4 step 2).
+    """
+    index = {name: i for i, name in enumerate(names)}
+    qubits = [q for q in dqa.qubits if q in index]
+
+    def loci(gate: str) -> list[tuple[int, ...]]:
+        info = dqa.gates.get(gate)
+        if info is None:
+            return []
+        return [tuple(index[c] for c in locus) for locus in info.loci if all(c in index for c in locus)]
+
+    target = Target(num_qubits=len(names), description=f"IQM calibration set {dqa.calibration_set_id}")
+    prx = loci("prx")
+    if prx:
+        target.add_instruction(RGate(Parameter("θ"), Parameter("φ")), dict.fromkeys(prx))
+    measure = loci("measure")
+    if measure:
+        target.add_instruction(Measure(), dict.fromkeys(measure))
+    cz: dict[tuple[int, ...], None] = {}
+    for a, b in loci("cz"):
+        # CZ is symmetric and the wire accepts either order (§6.6 rule 6): offer both directions, so
+        # the transpiler never needs a direction-fixing pass.
+        cz[(a, b)] = cz[(b, a)] = None
+    if cz:
+        target.add_instruction(CZGate(), cz)
+    move = loci("move")
+    if move:
+        target.add_instruction(MoveGate(), dict.fromkeys(move))
+    # The identity is dropped on the wire; delay and reset are accepted on every qubit (§6.6 rule 6).
+    single = {(index[q],): None for q in qubits}
+    target.add_instruction(IGate(), dict(single))
+    target.add_instruction(Delay(0), dict(single))
+    target.add_instruction(Reset(), dict(single))
+    if "cc_prx" in dqa.gates:
+        target.add_instruction(IfElseOp, name="if_else")
+    return target
+
+
+class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
+    """A Qiskit backend for one IQM quantum computer: the drop-in for ``iqm.qiskit_iqm.IQMBackend``.
+
+    Created by :meth:`IQMProvider.get_backend`. Everything it sends goes through the provider's one
+    async client on the shim's portal loop.
+
+    Args:
+        provider: the provider whose client the backend uses.
+        architecture: the DQA of the backend's calibration set.
+        name: the backend name (the quantum computer's alias).
+        use_default_calibration_set: True when the backend follows the server's default calibration
+            set; ``run()`` then warns when that default has moved on since the backend was created.
+        kwargs: backend options to set (see :meth:`_default_options`).
+    """
+
+    def __init__(
+        self,
+        provider: IQMProvider,
+        architecture: DynamicQuantumArchitecture,
+        *,
+        name: str,
+        use_default_calibration_set: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            provider=provider,
+            name=name,
+            description=f"IQM quantum computer {name!r}",
+            backend_version=iqm_async.__version__,
+            **kwargs,
+        )
+        self._iqm_provider = provider
+        self.architecture = architecture
+        """The dynamic quantum architecture the target was built from."""
+        self._use_default_calibration_set = use_default_calibration_set
+        self._qubit_names = dqa_qubit_names(architecture)
+        self._qb_to_idx = {name: i for i, name in enumerate(self._qubit_names)}
+        self._target = build_target(architecture, self._qubit_names)
+        self._max_circuits: int | None = None
+
+    def __repr__(self) -> str:
+        return f"<IQMBackend {self.name!r} calibration_set_id={self.calibration_set_id!r}>"
+
+    # ------------------------------------------------------------------ BackendV2
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        """Return the run options' defaults: 1024 shots, as in Qiskit."""
+        return Options(shots=DEFAULT_SHOTS)
+
+    @property
+    def target(self) -> Target:
+        """The transpilation target built from the calibration set's architecture."""
+        return self._target
+
+    @property
+    def max_circuits(self) -> int | None:
+        """Most circuits per job that batching tools (primitives, Qiskit Experiments) should send; None: no limit."""
+        return self._max_circuits
+
+    @max_circuits.setter
+    def max_circuits(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"max_circuits must be a positive integer or None, got {value!r}")
+        self._max_circuits = value
+
+    # ------------------------------------------------------------------ IQM specifics
+
+    @property
+    def calibration_set_id(self) -> str:
+        """The calibration set every job of this backend is sent with."""
+        return self.architecture.calibration_set_id
+
+    @property
+    def physical_qubits(self) -> list[str]:
+        """Component name of each Qiskit qubit index (qubits, then computational resonators)."""
+        return list(self._qubit_names)
+
+    def qubit_name_to_index(self, name: str) -> int:
+        """Return the Qiskit index of a component name such as ``'QB3'``.
+
+        Raises:
+            ValueError: when the backend has no such component.
+        """
+        if name not in self._qb_to_idx:
+            raise ValueError(f"Qubit '{name}' is not found on the backend.")
+        return self._qb_to_idx[name]
+
+    def index_to_qubit_name(self, index: int) -> str:
+        """Return the component name of a Qiskit qubit index.
+
+        Raises:
+            ValueError: when the index is out of range.
+        """
+        if not 0 <= index < len(self._qubit_names):
+            raise ValueError(f"Qubit index {index} is not found on the backend.")
+        return self._qubit_names[index]
+
+    def has_resonators(self) -> bool:
+        """Tell whether the chip has computational resonators (a star architecture with MOVE)."""
+        return bool(self.architecture.computational_resonators)
+
+    @property
+    def client(self) -> AsyncIQMClient:
+        """The provider's async core client, for power users.
+
+        It lives on the shim's portal loop: run its coroutines there with :meth:`call_core`, for
+        example ``backend.call_core(AsyncIQMClient.health)``. Async code that owns its own event loop
+        should create its own :class:`~iqm_async.AsyncIQMClient` instead.
+        """
+        return self._portal()[1]
+
+    def call_core(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``fn(client, *args)`` on the portal loop with the provider's async client and return its result."""
+        runner, client = self._portal()
+        return runner.run(fn, client, *args)
+
+    def _portal(self) -> tuple[PortalRunner, AsyncIQMClient]:
+        return self._iqm_provider._core()
+
+    # ------------------------------------------------------------------ running circuits
+
+    def run(
+        self,
+        run_input: QuantumCircuit | Sequence[QuantumCircuit],
+        *,
+        shots: int | None = None,
+        timeout_seconds: float | None = None,
+        calibration_set_id: str | uuid.UUID | None = None,
+        **options: Any,
+    ) -> IQMJob:
+        """Submit transpiled circuits as one job and return its :class:`IQMJob` as soon as the server accepted it.
+
+        Args:
+            run_input: a circuit or a list of circuits, transpiled for this backend.
+            shots: shots per circuit; default ``backend.options.shots`` (1024).
+            timeout_seconds: how long ``job.result()`` waits by default (default 3 h).
+            calibration_set_id: send the job with this calibration set instead of the backend's.
+            options: ``memory`` and ``seed_simulator`` are accepted and ignored (memory is always
+                returned); ``use_timeslot``, ``circuit_callback`` (called with the circuits before they
+                are sent), ``qubit_index_to_name`` (``{index: name}``), ``circuit_compilation_options``
+                (an object or mapping with the fields below) and the job options of protocol §4.4
+                (``max_circuit_duration_over_t2``, ``heralding_mode``, ``move_gate_validation``,
+                ``move_gate_frame_tracking``, ``active_reset_cycles``, ``dd_mode``, ``dd_strategy``,
+                ``qubit_mapping``) are used; anything else gives ``UserWarning("Unknown backend
+                option(s): …")``.
+
+        Raises:
+            ValueError: for an empty batch, or a circuit that is not transpiled (``CircuitValidationError``).
+            SubmissionUnknownError: when the submit failed after it was sent (the job may exist).
+        """
+        circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
+        if not circuits:
+            raise ValueError("Empty list of circuits submitted for execution.")
+        shots = self.options.shots if shots is None else shots
+        use_timeslot = bool(options.pop("use_timeslot", False))
+        callback = options.pop("circuit_callback", None)
+        index_to_name = options.pop("qubit_index_to_name", None)
+        job_options = _compilation_options(options.pop("circuit_compilation_options", None))
+        for key in (*_COMPILATION_OPTIONS, "qubit_mapping"):
+            if key in options:
+                job_options[key] = options.pop(key)
+        unknown = {k: v for k, v in options.items() if k not in _IGNORED_OPTIONS}
+        if unknown:
+            warnings.warn(f"Unknown backend option(s): {unknown}", UserWarning, stacklevel=2)
+        if callback is not None:
+            callback(circuits)
+        names = self._names_for(index_to_name)
+
+        runner, client = self._portal()
+        if calibration_set_id is not None:
+            calset = str(uuid.UUID(str(calibration_set_id)))
+        else:
+            calset = self.calibration_set_id
+            if self._use_default_calibration_set:
+                current = runner.run(_default_calibration_set_id, client)
+                if current != calset:
+                    warnings.warn(
+                        f"Server default calibration set has changed from {calset} to {current}. Create a new "
+                        "IQMBackend if you wish to transpile the circuits using the new calibration set.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+        core, prepared = runner.run(_submit, client, circuits, shots, names, calset, use_timeslot, job_options)
+        job = IQMJob(self, core.job_id, timeout_seconds=timeout_seconds)
+        job._attach(core, prepared)
+        return job
+
+    def retrieve_job(self, job_id: str) -> IQMJob:
+        """Re-attach to an existing job by id (for example one submitted by another process).
+
+        Sends one status request, so an unknown id fails here rather than at ``result()``.
+
+        Raises:
+            NotFoundError: when the server has no such job.
+            MalformedResponseError: when the job is not a circuit job.
+        """
+        job = IQMJob(self, str(uuid.UUID(str(job_id))))
+        job._refresh()
+        return job
+
+    def _names_for(self, index_to_name: Mapping[int, str] | None) -> list[str]:
+        """Return the component name of each Qiskit index, with a user's ``{index: name}`` overriding ours."""
+        names = list(self._qubit_names)
+        if index_to_name:
+            for i in sorted(index_to_name):
+                if i < len(names):
+                    names[i] = index_to_name[i]
+                elif i == len(names):
+                    names.append(index_to_name[i])
+                else:
+                    raise ValueError(f"qubit_index_to_name has no name for qubit index {len(names)}")
+        return names
+
+
+def _compilation_options(options: Any) -> dict[str, Any]:
+    """Read IQM's ``CircuitCompilationOptions`` (or any object or mapping with its fields) into job options."""
+    if options is None:
+        return {}
+    out: dict[str, Any] = {}
+    for key in _COMPILATION_OPTIONS:
+        value = options.get(key) if isinstance(options, Mapping) else getattr(options, key, None)
+        if value is None:
+            continue
+        out[key] = _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Turn enums, dataclasses and pydantic models into the plain JSON values of the wire format."""
+    if isinstance(value, enum.Enum):
+        return _plain(value.value)
+    if hasattr(value, "model_dump"):
+        return _plain(value.model_dump())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------- coroutines run on the portal loop
+
+
+async def _default_calibration_set_id(client: AsyncIQMClient) -> str:
+    """Return the server's current default calibration set id (one E2 ``default`` request)."""
+    return (await client.dynamic_architecture(None)).calibration_set_id
+
+
+async def _submit(
+    client: AsyncIQMClient,
+    circuits: list[QuantumCircuit],
+    shots: int,
+    names: list[str],
+    calset: str,
+    use_timeslot: bool,
+    job_options: dict[str, Any],
+) -> tuple[AsyncJob, PreparedJob]:
+    """Convert, validate and submit a job; a submit already on the wire is finished even if the caller gives up."""
+    prepared = await client.prepare(circuits, shots, qubit_names=names, calibration_set_id=calset, **job_options)
+    # Cancelling a POST half-way could create a job nobody knows about. Let it finish (the transport's
+    # timeouts bound it), then report its id if the caller is gone (Ctrl-C during run()).
+    with anyio.CancelScope(shield=True):
+        core = await client.submit_prepared(prepared, use_timeslot=use_timeslot)
+    try:
+        await anyio.lowlevel.checkpoint_if_cancelled()
+    except anyio.get_cancelled_exc_class():
+        logger.warning(
+            "backend.run() was interrupted after job %s was submitted; it runs on the server. "
+            "Re-attach with backend.retrieve_job(%r) or cancel it.",
+            core.job_id,
+            core.job_id,
+        )
+        raise
+    return core, prepared

@@ -1,0 +1,196 @@
+"""``IQMProvider``: connection settings, one shared async client, and backends.
+
+Usage::
+
+    from iqm_sync_shim import IQMProvider
+
+    with IQMProvider("https://resonance.iqm.tech", quantum_computer="garnet") as provider:
+        backend = provider.get_backend()
+        job = backend.run(transpile(circuit, backend), shots=1000)
+        print(job.result().get_counts())
+
+Each provider owns one :class:`~iqm_async.AsyncIQMClient` (one connection pool, one request budget)
+that all of its backends and jobs share. That client is created, used and closed **only on the
+shim's portal loop** (architecture §3, "loop-bound httpx client"): the provider never touches it from
+the caller's thread or loop. ``with IQMProvider(...)`` (or :meth:`IQMProvider.close`) closes it
+deterministically; a provider that is never closed is closed at interpreter exit by the runner's
+exit hook. No ``__del__`` does I/O.
+
+After ``os.fork()`` the child cannot use the parent's loop or sockets, so on first use in the child
+the provider quietly builds a new client on the child's own loop, leaving the parent's untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from qiskit.providers import QiskitBackendNotFoundError
+
+from iqm_async import AsyncIQMClient
+from iqm_async.models import DynamicQuantumArchitecture
+
+from ._runner import PortalRunner, get_runner
+
+if TYPE_CHECKING:
+    from .backend import IQMBackend
+
+__all__ = ["IQMProvider"]
+
+_stale_clients: list[AsyncIQMClient] = []
+"""Clients inherited from a parent process: kept referenced so that no finaliser touches the parent's sockets."""
+
+
+class IQMProvider:
+    """Provider of IQM backends: the drop-in for ``iqm.qiskit_iqm.IQMProvider``.
+
+    The URL, quantum computer and token fall back to the same environment variables as IQM's client
+    (``IQM_SERVER_URL``, ``IQM_QUANTUM_COMPUTER``, ``IQM_TOKEN`` / ``IQM_TOKENS_FILE``).
+
+    Args:
+        url: root URL of the IQM server (no path).
+        token: bearer token (or ``tokens_file``, or the environment; at most one source).
+        tokens_file: JSON file holding an ``access_token``.
+        quantum_computer: alias of the quantum computer, when the server has more than one.
+        client_options: further keyword arguments of :class:`~iqm_async.AsyncIQMClient`
+            (``timeout``, ``retry``, ``poll``, ``rate_limit``, ``signature``, ``verify``).
+
+    Raises:
+        ClientConfigurationError: on a bad URL or token configuration (nothing is sent).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        token: str | None = None,
+        tokens_file: str | os.PathLike[str] | None = None,
+        quantum_computer: str | None = None,
+        **client_options: Any,
+    ):
+        self._settings: dict[str, Any] = {
+            "url": url,
+            "token": token,
+            "tokens_file": tokens_file,
+            "quantum_computer": quantum_computer,
+            **client_options,
+        }
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._client: AsyncIQMClient | None = None
+        self._client_runner: PortalRunner | None = None
+        self._closed = False
+        # Build the client now so that a bad URL or token fails here, not at the first get_backend().
+        _, client = self._core()
+        self.url: str = client.url
+        """The validated root URL."""
+        self.quantum_computer = quantum_computer
+        """The quantum computer alias asked for (None: the server's only one)."""
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"IQMProvider(url={self.url!r}, quantum_computer={self.quantum_computer!r}, {state})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> IQMProvider:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the shared client on the portal loop; idempotent. Backends and jobs of this provider stop working."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            client, runner = self._client, self._client_runner
+            self._client = self._client_runner = None
+        if client is None or runner is None:
+            return
+        runner.discard_resource(client)
+        # Only the loop the client was made on may close it; a closed runner already closed it.
+        if runner.pid == os.getpid() and not runner.closed and not client.is_closed:
+            runner.run(client.aclose)
+
+    # ------------------------------------------------------------------ the shared client
+
+    async def _open_client(self) -> AsyncIQMClient:
+        """Create and open the client; runs on the portal loop, which then owns its connection pool."""
+        client = AsyncIQMClient(**self._settings)
+        await client.__aenter__()
+        return client
+
+    def _core(self) -> tuple[PortalRunner, AsyncIQMClient]:
+        """Return the process's runner and this provider's client on it, creating the client if needed.
+
+        A new client is made on first use, after a fork (the runner changed) and after the runner
+        was closed and replaced; the old one is never touched from here.
+        """
+        runner = get_runner()
+        client = self._client
+        if client is not None and self._client_runner is runner and not client.is_closed:
+            return runner, client
+        if self._pid != os.getpid():
+            # Another thread of the parent may have held the lock at the moment of the fork.
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("This IQMProvider is closed; create a new one.")
+            client = self._client
+            if client is None or self._client_runner is not runner or client.is_closed:
+                old_runner = self._client_runner
+                if client is not None and old_runner is not None and old_runner.pid != os.getpid():
+                    _stale_clients.append(client)
+                client = runner.run(self._open_client)
+                runner.add_resource(client)
+                self._client, self._client_runner = client, runner
+            return runner, client
+
+    # ------------------------------------------------------------------ backends
+
+    def get_backend(self, name: str | None = None, calibration_set_id: str | uuid.UUID | None = None) -> IQMBackend:
+        """Return the backend of the quantum computer, for the server's default or a given calibration set.
+
+        The backend's transpilation target comes from that calibration set's dynamic quantum
+        architecture, and every job it runs is sent with that calibration set's id.
+
+        Args:
+            name: optional backend name; must be the quantum computer's (IQM's facade backends are not offered).
+            calibration_set_id: a calibration set UUID; None means the server's current default.
+
+        Raises:
+            QiskitBackendNotFoundError: when ``name`` is not this provider's backend.
+            NotFoundError: when the calibration set is unknown.
+        """
+        from .backend import IQMBackend
+
+        if name is not None and name.startswith("facade_"):
+            raise QiskitBackendNotFoundError(
+                f"Facade backend {name!r} is not available in iqm_sync_shim; run against the embedded server "
+                "(iqm_async.server) for a local simulation instead."
+            )
+        calset = None if calibration_set_id is None else str(uuid.UUID(str(calibration_set_id)))
+        runner, client = self._core()
+        dqa, backend_name = runner.run(_load_backend, client, calset)
+        if name is not None and name != backend_name:
+            raise QiskitBackendNotFoundError(f"No backend named {name!r}; this provider serves {backend_name!r}.")
+        return IQMBackend(self, dqa, name=backend_name, use_default_calibration_set=calset is None)
+
+
+async def _load_backend(client: AsyncIQMClient, calset: str | None) -> tuple[DynamicQuantumArchitecture, str]:
+    """Fetch what a backend is built from: the DQA and the backend name (runs on the portal loop)."""
+    dqa = await client.dynamic_architecture(calset)
+    return dqa, await client.backend_name()
