@@ -12,6 +12,7 @@ recognise falls back to :func:`json.loads`, so it is an optimisation, never a di
 from __future__ import annotations
 
 import json
+import operator
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -114,6 +115,9 @@ def _rows_to_array(rows: object, where: str) -> BitArray:
             raise MalformedResponseError(f"{where}: expected a list of shots")
         if not rows:
             return np.zeros((0, 1), dtype=np.uint8)
+        single = _single_bit_rows(rows)
+        if single is not None:
+            return single
         try:
             arr = np.asarray(rows)
         except ValueError:  # ragged rows
@@ -123,6 +127,24 @@ def _rows_to_array(rows: object, where: str) -> BitArray:
     if arr.size and (arr.min() < 0 or arr.max() > 1):
         raise MalformedResponseError(f"{where}: measurement outcomes must be 0 or 1")
     return arr.astype(np.uint8, copy=False)
+
+
+_FIRST = operator.itemgetter(0)
+
+
+def _single_bit_rows(rows: list[Any]) -> BitArray | None:
+    """Read ``[[b], [b], …]`` without numpy's generic list inference (the common case); None if unsure."""
+    n = len(rows)
+    try:
+        # itemgetter fails on an empty row, and a total length of n then means every row has one entry.
+        bits = np.fromiter(map(_FIRST, rows), dtype=np.uint8, count=n)
+        if sum(map(len, rows)) != n:
+            return None
+    except (TypeError, ValueError, IndexError, OverflowError, KeyError):
+        return None
+    if bits.size and bits.max() > 1:
+        return None
+    return bits.reshape(n, 1)
 
 
 def _parse_fast(data: bytes) -> list[dict[str, BitArray]] | None:
@@ -210,27 +232,13 @@ def _registers_from_keys(
     return registers, columns
 
 
-def format_circuit(
+def _bits_matrix(
     measurements: Mapping[str, BitArray],
     requested_shots: int,
-    *,
-    expect_exact_shots: bool = True,
-    registers: Sequence[tuple[str, int]] | None = None,
-) -> CircuitResult:
-    """Format one circuit's measurements into Qiskit's strings, counts and hex memory.
-
-    Args:
-        measurements: ``{key: bits(shots, 1)}`` for the circuit, as from :func:`parse_measurements_json`.
-        requested_shots: shots asked for in the job.
-        expect_exact_shots: True without heralding: every key must have exactly ``requested_shots`` rows.
-        registers: the circuit's registers ``[(name, size), …]`` in creg index order, when the circuit is
-            known; then every register appears (unmeasured bits 0), as in Qiskit's simulators. Without it,
-            only registers that have a measurement appear, as in IQM's adapter.
-
-    Raises:
-        ShotCountError: on a wrong number of shots or a key with more than one bit per shot.
-        MalformedResponseError: on a key that is not a measurement key.
-    """
+    expect_exact_shots: bool,
+    registers: Sequence[tuple[str, int]] | None,
+) -> tuple[npt.NDArray[np.uint8], list[tuple[str, int]], int, bool]:
+    """Check shots and lay the keys out as bits[shot, global clbit]; also say whether any key was seen."""
     found, columns = _registers_from_keys(measurements)
     shot_counts = {len(col) for _, _, col in columns}
     if len(shot_counts) > 1:
@@ -254,9 +262,8 @@ def format_circuit(
     else:
         layout = dict(sorted(found.items()))
     if not columns:
-        return CircuitResult(
-            0, [], {}, [], {}, [[n, s] for n, s in layout.values()], sum(s for _, s in layout.values())
-        )
+        regs = [layout[i] for i in sorted(layout)]
+        return np.zeros((0, sum(s for _, s in regs)), dtype=np.uint8), regs, 0, False
     order = sorted(layout)
     offsets: dict[int, int] = {}
     width = 0
@@ -267,7 +274,34 @@ def format_circuit(
     bits = np.zeros((shots, width), dtype=np.uint8)
     for creg_idx, clbit, col in columns:
         bits[:, offsets[creg_idx] + clbit] = col
-    return _format_bits(bits, [layout[i] for i in order], shots)
+    return bits, [layout[i] for i in order], shots, True
+
+
+def format_circuit(
+    measurements: Mapping[str, BitArray],
+    requested_shots: int,
+    *,
+    expect_exact_shots: bool = True,
+    registers: Sequence[tuple[str, int]] | None = None,
+) -> CircuitResult:
+    """Format one circuit's measurements into Qiskit's strings, counts and hex memory.
+
+    Args:
+        measurements: ``{key: bits(shots, 1)}`` for the circuit, as from :func:`parse_measurements_json`.
+        requested_shots: shots asked for in the job.
+        expect_exact_shots: True without heralding: every key must have exactly ``requested_shots`` rows.
+        registers: the circuit's registers ``[(name, size), …]`` in creg index order, when the circuit is
+            known; then every register appears (unmeasured bits 0), as in Qiskit's simulators. Without it,
+            only registers that have a measurement appear, as in IQM's adapter.
+
+    Raises:
+        ShotCountError: on a wrong number of shots or a key with more than one bit per shot.
+        MalformedResponseError: on a key that is not a measurement key.
+    """
+    bits, regs, shots, measured = _bits_matrix(measurements, requested_shots, expect_exact_shots, registers)
+    if not measured:
+        return CircuitResult(0, [], {}, [], {}, [[n, s] for n, s in regs], sum(s for _, s in regs))
+    return _format_bits(bits, regs, shots)
 
 
 def _format_bits(bits: npt.NDArray[np.uint8], regs: list[tuple[str, int]], shots: int) -> CircuitResult:
@@ -344,4 +378,6 @@ def format_measurement_strings(
 ) -> list[str]:
     """Format one circuit's raw ``{key: [[bit], …]}`` into per-shot strings exactly as IQM's adapter does."""
     arrays = {k: _rows_to_array(v, k) for k, v in measurement_results.items()}
-    return format_circuit(arrays, requested_shots, expect_exact_shots=expect_exact_shots).memory
+    bits, regs, _, measured = _bits_matrix(arrays, requested_shots, expect_exact_shots, None)
+    # Render every shot directly: the compat path needs no counts or hex, so no de-duplication pass.
+    return _spaced_strings(bits, [size for _, size in regs]) if measured else []
