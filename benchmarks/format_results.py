@@ -86,9 +86,8 @@ def main() -> None:
     ):
         ratio = base / ours
         verdict = "ok" if ratio >= target else "MISSED"
-        print(
-            f"{label:<58}{ours * 1e3:>10.1f}ms{base * 1e3:>12.1f}ms{ratio:>9.1f}x{'>=' + str(target) + 'x':>6} {verdict}"
-        )
+        goal = f">={target}x"
+        print(f"{label:<58}{ours * 1e3:>10.1f}ms{base * 1e3:>12.1f}ms{ratio:>9.1f}x{goal:>6} {verdict}")
 
 
 if __name__ == "__main__":
