@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from ._auth import TokenProvider, resolve_quantum_computer, resolve_url
 from ._config import (
@@ -48,6 +47,7 @@ from .models import (
 from .results import BitArray, parse_measurements_json
 
 if TYPE_CHECKING:
+    import httpx
     from qiskit import QuantumCircuit
 
     from .batch import Batch

@@ -1,0 +1,160 @@
+"""The module boundaries of architecture.md §1, checked statically and in a subprocess."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import iqm_async
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "iqm_async"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level module names a file imports, including imports under TYPE_CHECKING and in functions."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Like imported_modules, but skipping ``if TYPE_CHECKING:`` blocks (annotations only)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_import_iqm_async_never_loads_the_facade() -> None:
+    code = "import sys, iqm_async, iqm_async.client, iqm_async.job; print(any(m.startswith('iqm_sync_shim') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
+
+
+def test_no_core_module_imports_the_facade() -> None:
+    offenders = [p.name for p in CORE.rglob("*.py") if "iqm_sync_shim" in imported_modules(p)]
+    assert offenders == []
+
+
+QISKIT_FREE = [
+    "_transport",
+    "_retry",
+    "_ratelimit",
+    "models",
+    "results",
+    "polling",
+    "batch",
+    "validation",
+    "server/store",
+]
+
+
+@pytest.mark.parametrize("module", QISKIT_FREE)
+def test_pure_layers_never_reach_qiskit(module: str) -> None:
+    path = CORE / f"{module}.py"
+    if not path.exists():
+        pytest.skip(f"{module} not present")
+    assert not {"qiskit", "qiskit_aer"} & imported_modules(path)
+
+
+def test_only_the_transport_touches_httpx_at_runtime() -> None:
+    users = sorted(
+        str(p.relative_to(CORE))
+        for p in CORE.rglob("*.py")
+        if "httpx" in runtime_imports(p) and "server" not in p.parts
+    )
+    assert users == ["_transport.py"]
+
+
+THREAD_STARTERS = {"Thread", "ThreadPoolExecutor", "ProcessPoolExecutor", "start_new_thread", "run_in_executor"}
+
+
+def test_the_client_path_starts_no_threads() -> None:
+    offenders = []
+    for p in CORE.rglob("*.py"):
+        if "server" in p.parts:
+            continue  # the server is an application and may use a worker thread
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            name = getattr(node, "attr", None) or getattr(node, "id", None)
+            if isinstance(node, (ast.Attribute, ast.Name)) and name in THREAD_STARTERS | {"to_thread"}:
+                offenders.append(f"{p.relative_to(CORE)}:{node.lineno} {name}")
+    assert offenders == []
+
+
+EXPECTED_EXPORTS = {
+    "DEFAULT_POLL_POLICY",
+    "DEFAULT_RATE_LIMIT_POLICY",
+    "DEFAULT_REQUEST_TIMEOUT",
+    "DEFAULT_RESULT_TIMEOUT",
+    "DEFAULT_RETRY_POLICY",
+    "APIStatusError",
+    "APIValidationError",
+    "AsyncIQMClient",
+    "AsyncJob",
+    "AuthenticationError",
+    "BadGatewayError",
+    "BatchError",
+    "BatchPolicy",
+    "CircuitResult",
+    "CircuitValidationError",
+    "ClientConfigurationError",
+    "ConflictError",
+    "ConnectError",
+    "DataSizeError",
+    "ForbiddenError",
+    "GatewayTimeoutError",
+    "IQMError",
+    "InternalSystemError",
+    "InvalidOperationError",
+    "JobCancelledError",
+    "JobData",
+    "JobError",
+    "JobFailedError",
+    "JobTimeoutError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "OperationTimeoutError",
+    "PollPolicy",
+    "PreparedJob",
+    "RateLimitError",
+    "RateLimitPolicy",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "ServerError",
+    "SubmissionUnknownError",
+    "SystemUnavailableError",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+}
+
+
+def test_public_names_are_pinned() -> None:
+    assert set(iqm_async.__all__) >= EXPECTED_EXPORTS, "a public name was removed"
+    added = set(iqm_async.__all__) - EXPECTED_EXPORTS
+    allowed_later = {"Batch", "BatchOutcome"}
+    assert added <= allowed_later, f"new public names need review: {sorted(added - allowed_later)}"
+    for name in iqm_async.__all__:
+        assert hasattr(iqm_async, name)
+
+
+def test_both_packages_ship_py_typed() -> None:
+    assert (ROOT / "iqm_async" / "py.typed").exists()
+    assert (ROOT / "iqm_sync_shim" / "py.typed").exists()
