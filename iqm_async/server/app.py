@@ -134,7 +134,10 @@ class _Gateway:
         entry = state.request_log.start(method, path, bytes(scope.get("query_string", b"")).decode("latin-1"))
         is_api = _is_api(path)
         token = _bearer_token(scope)
-        bucket = (token or _ANONYMOUS_BUCKET) if config.auth_enabled else GLOBAL_BUCKET
+        # Unknown tokens share one bucket, so made-up tokens cannot create buckets without end.
+        bucket = token if token in config.tokens else _ANONYMOUS_BUCKET
+        if not config.auth_enabled:
+            bucket = GLOBAL_BUCKET
 
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -364,6 +367,8 @@ def _routes(state: ServerState) -> list[Route]:
             dqa = state.dqa(calset)
             if dqa is None:
                 raise ValidationError(f"Unknown calibration set {calset}")
+            if definition.parameters.shots > config.max_shots:
+                raise ValidationError(f"shots must be at most {config.max_shots}, got {definition.parameters.shots}")
             physical = validate(definition, dqa, config.max_components)
         except ValidationError as exc:
             return error_response(422, str(exc), "validation_error")
@@ -374,7 +379,8 @@ def _routes(state: ServerState) -> list[Route]:
 
     def job_endpoint(body: Callable[[str], Response]) -> Handler:
         async def endpoint(request: Request) -> Response:
-            job_id = request.path_params["job_id"]
+            # Job ids are lower-case UUIDs; accept any case.
+            job_id = str(request.path_params["job_id"]).lower()
             try:
                 return body(job_id)
             except JobNotFoundError:

@@ -137,6 +137,8 @@ class ServerConfig:
     """Seed of the measurement RNG; ``None`` draws a random one, an integer makes outcomes reproducible."""
     max_components: int = 20
     """Largest number of components one circuit may use (``422`` above it)."""
+    max_shots: int = 1_000_000
+    """Largest accepted ``shots`` (``422`` above it); keeps a typo from exhausting memory."""
     request_log_size: int = 100_000
     """How many API requests the request log keeps (oldest dropped first)."""
     allow_remote: bool = False
@@ -174,6 +176,8 @@ class ServerConfig:
             raise ValueError(f"seed must be a non-negative integer or None, got {self.seed!r}")
         if isinstance(self.max_components, bool) or not isinstance(self.max_components, int) or self.max_components < 1:
             raise ValueError(f"max_components must be a positive integer, got {self.max_components!r}")
+        if isinstance(self.max_shots, bool) or not isinstance(self.max_shots, int) or self.max_shots < 1:
+            raise ValueError(f"max_shots must be a positive integer, got {self.max_shots!r}")
         if self.request_log_size < 0:
             raise ValueError(f"request_log_size must be non-negative, got {self.request_log_size!r}")
 

@@ -93,6 +93,9 @@ def build_uvicorn_server(
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=3,
+        # Longer than any client's idle-connection expiry (httpx: 5 s), so the client always closes an idle
+        # connection first; otherwise a request sent just as the server closes it is lost in flight.
+        timeout_keep_alive=75,
         **kwargs,
     )
     return _UvicornServer(config, on_ready, handle_signals=handle_signals)

@@ -171,6 +171,7 @@ def test_submit_with_explicit_calibration_set_and_qubit_mapping(client: httpx.Cl
     [
         (job(shots=0), "shots"),
         (job(shots=-3), "shots"),
+        (job(shots=1_000_001), "at most"),
         ({"circuits": []}, "circuit"),
         (job({"name": "c", "instructions": [inst("h", "QB1")]}), "h"),
         (job({"name": "c", "instructions": [prx("QB99", 1.0), measure("k_1_0_0", "QB99")]}), "QB99"),
@@ -229,6 +230,12 @@ def test_unknown_job_is_404_on_every_job_endpoint(client: httpx.Client) -> None:
         ("GET", "/api/v1/jobs/not-a-uuid"),
     ]:
         assert_error(client.request(method, path), 404, "job_not_found")
+
+
+def test_job_ids_are_case_insensitive(client: httpx.Client, state: ServerState) -> None:
+    state.hold()
+    job_id = submit(client)
+    assert client.get(f"/api/v1/jobs/{job_id.upper()}").json()["id"] == job_id
 
 
 def test_unknown_fields_and_integer_angles_are_accepted(client: httpx.Client, state: ServerState) -> None:

@@ -202,6 +202,8 @@ def test_auth_required(strict_server: RunningServer, strict: httpx.Client) -> No
         assert_error(r, 401, "unauthorized")
         r = anonymous.get("/api/v1/quantum-computers", headers={"Authorization": f"Basic {TOKEN}"})
         assert_error(r, 401, "unauthorized")
+        # Missing and unknown tokens all pay into one anonymous bucket.
+        assert _remaining(r) == 70
     assert strict.get("/api/v1/quantum-computers").status_code == 200
 
 
