@@ -36,7 +36,7 @@ from .limits import GLOBAL_BUCKET, Decision, request_cost
 from .state import ServerState
 from .store import JobNotFoundError
 
-__all__ = ["ConnectionDroppedError", "create_app"]
+__all__ = ["ConnectionDroppedError", "create_app", "error_response"]
 
 logger = logging.getLogger("iqm_async.server")
 

@@ -28,7 +28,15 @@ from .config import ServerConfig
 from .faults import FaultBoard
 from .store import JobRecord, JobStore
 
-__all__ = ["SHOT_CHUNK", "CompiledCircuit", "Executor", "compile_circuit", "counts_from_bits", "derive_seed"]
+__all__ = [
+    "SHOT_CHUNK",
+    "CompiledCircuit",
+    "Executor",
+    "compile_circuit",
+    "counts_from_bits",
+    "derive_seed",
+    "measurements_from_bits",
+]
 
 logger = logging.getLogger("iqm_async.server")
 

@@ -229,7 +229,7 @@ class FaultBoard:
                 self._rules.remove(rule)
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestLogEntry:
     """One API request as seen by the server."""
 
