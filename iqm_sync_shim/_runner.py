@@ -49,6 +49,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 __all__ = [
@@ -110,6 +111,8 @@ class PortalRunner:
         self._closed = False
         # Keyed by id() so that unhashable or equal-comparing resources are tracked one by one.
         self._resources: dict[int, AsyncResource] = {}
+        # Calls still under way, so close() can cancel them before it closes the clients they use.
+        self._pending: set[concurrent.futures.Future[Any]] = set()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self._portal is not None else "not started")
@@ -180,11 +183,14 @@ class PortalRunner:
         """
         self._refuse_on_portal_thread("A blocking iqm_sync_shim call")
         try:
-            return self._ensure_portal().start_task_soon(fn, *args)
+            future = self._ensure_portal().start_task_soon(fn, *args)
         except RuntimeError as exc:
             if self._closed and not isinstance(exc, RunnerClosedError):
                 raise RunnerClosedError("The iqm_sync_shim event loop is closed.") from exc
             raise
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(*args)`` on the portal loop and block the calling thread until it returns.
@@ -196,9 +202,12 @@ class PortalRunner:
         """
         return self.wait(self.submit(fn, *args))
 
-    @staticmethod
-    def wait(future: concurrent.futures.Future[T]) -> T:
-        """Block until ``future`` is done, in short slices so Ctrl-C interrupts it; cancel it if interrupted."""
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        """Block until ``future`` is done, in short slices so Ctrl-C interrupts it; cancel it if interrupted.
+
+        Raises:
+            RunnerClosedError: the runner was closed while this call was waiting.
+        """
         try:
             while True:
                 try:
@@ -207,9 +216,22 @@ class PortalRunner:
                     # Either our slice ran out, or the task itself raised TimeoutError: tell them apart.
                     if future.done():
                         raise
+        except concurrent.futures.CancelledError:
+            self._closed_while_waiting()
+            raise
         except BaseException:
             future.cancel()
             raise
+
+    def _closed_while_waiting(self) -> None:
+        """Handle a call that close() cancelled under a waiting thread."""
+        if not self._closed:
+            return
+        if _exiting and threading.current_thread().daemon:
+            # At interpreter exit a daemon thread is simply abandoned, as Python abandons every daemon
+            # thread; waking it with an exception would only print a traceback during shutdown.
+            threading.Event().wait()
+        raise RunnerClosedError("The iqm_sync_shim event loop was closed while this call was waiting.") from None
 
     def run_streaming(
         self,
@@ -236,6 +258,9 @@ class PortalRunner:
                     break
                 on_item(item)
             return future.result()
+        except concurrent.futures.CancelledError:
+            self._closed_while_waiting()
+            raise
         except BaseException:
             future.cancel()
             raise
@@ -259,6 +284,8 @@ class PortalRunner:
             except Exception:  # one broken client must not keep the others open
                 logger.warning("closing %r at shutdown failed", resource, exc_info=True)
 
+        # Let the calls close() just cancelled unwind first, so no request is cut off by a closing pool.
+        await anyio.lowlevel.checkpoint()
         with anyio.move_on_after(deadline) as scope:
             async with anyio.create_task_group() as tg:
                 for resource in resources:
@@ -283,6 +310,9 @@ class PortalRunner:
             self._resources.clear()
         if portal is None or thread is None or os.getpid() != self._pid:
             return
+        # Cancel calls still under way (waits left behind by other threads) before their clients close.
+        for future in list(self._pending):
+            future.cancel()
         try:
             if resources:
                 portal.start_task_soon(self._aclose_resources, resources, deadline).result(deadline + 1.0)
