@@ -11,11 +11,19 @@ else hands a coroutine function to :meth:`PortalRunner.run` (blocking) or :meth:
 Design (architecture §3, "Pitfalls of a sync facade"):
 
 * **One loop per process.** :func:`get_runner` returns a process-wide singleton. Its portal (anyio's
-  :func:`~anyio.from_thread.start_blocking_portal`: an asyncio loop in one daemon thread) starts
+  :class:`~anyio.from_thread.BlockingPortal` serving an asyncio loop in one daemon thread) starts
   lazily on the first call, so importing the shim starts nothing. Many threads calling at once become
   tasks on that one loop; there is never a loop per thread or per call, and never ``asyncio.run``,
   ``run_until_complete``, ``get_event_loop`` or ``nest_asyncio``. A caller inside a running event loop
   (a Jupyter cell, a plain ``def`` called from ``async def``) just waits on a future.
+* **Why not ``start_blocking_portal`` itself.** The thread runs exactly what anyio's
+  :func:`~anyio.from_thread.start_blocking_portal` runs (``anyio.run`` of a task that opens a
+  ``BlockingPortal`` and sleeps until it is stopped), but without its generator context manager. That
+  generator's clean-up stops the portal *through the loop* and joins the thread without a deadline,
+  and it also runs when the generator is garbage-collected. In a forked child, the inherited generator
+  refers to the parent's loop, which does not exist there: collecting it at the child's interpreter
+  exit printed errors and could block for ever. Owning the thread keeps the join bounded and gives a
+  forked child nothing to finalise.
 * **Loop-bound resources stay on the loop.** Clients registered with :meth:`PortalRunner.add_resource`
   are closed on the portal loop at :meth:`PortalRunner.close` (and so at interpreter exit).
 * **No self-deadlock.** :meth:`run` and :meth:`submit` refuse with :class:`PortalThreadError` when
@@ -28,9 +36,11 @@ Design (architecture §3, "Pitfalls of a sync facade"):
   ``os.register_at_fork`` hook) drops the parent's runner *without touching it*: its thread does not
   exist in the child, and its sockets belong to the parent. The stale object is kept referenced so no
   finaliser ever runs against the parent's loop, and the child lazily gets a fresh runner.
-* **Interpreter exit.** An ``atexit`` hook closes the registered clients on the portal under a short
-  deadline, stops the portal (cancelling leftover waits) and joins its thread with a deadline. It is
-  idempotent and never starts a portal. The thread is a daemon, so a forgotten close cannot hang exit.
+* **Interpreter exit.** An ``atexit`` hook first cancels calls still under way, then closes the
+  registered clients on the portal under a short deadline, stops the portal and joins its thread with
+  a deadline. It is idempotent and never starts a portal. The thread is a daemon, so a forgotten close
+  cannot hang exit; daemon threads still blocked in a call are left asleep, as Python leaves every
+  daemon thread at exit, instead of being woken with an exception that would print during shutdown.
 """
 
 from __future__ import annotations
@@ -39,18 +49,18 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import os
 import queue
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 
 __all__ = [
     "CLOSE_DEADLINE",
@@ -105,7 +115,6 @@ class PortalRunner:
         self._name = name
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._cm: AbstractContextManager[BlockingPortal] | None = None
         self._portal: BlockingPortal | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -157,11 +166,34 @@ class PortalRunner:
             if os.getpid() != self._pid:
                 raise RuntimeError("This PortalRunner belongs to the parent process; use get_runner() in the child.")
             if self._portal is None:
-                cm = start_blocking_portal("asyncio", name=self._name)
-                portal = cm.__enter__()
-                self._thread = portal.call(threading.current_thread)
-                self._cm, self._portal = cm, portal
+                self._portal, self._thread = self._start_portal()
             return self._portal
+
+    def _start_portal(self) -> tuple[BlockingPortal, threading.Thread]:
+        """Start the daemon thread running the loop and return its portal once it accepts calls."""
+        ready: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
+
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                ready.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        def main() -> None:
+            try:
+                anyio.run(serve, backend="asyncio")
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+                else:  # pragma: no cover - the loop itself failed after start-up
+                    logger.exception("the iqm_sync_shim event loop stopped with an error")
+
+        kwargs: dict[str, Any] = {}
+        if sys.version_info >= (3, 14):
+            # Threads may inherit the starter's context there; the loop must not see a caller's contextvars.
+            kwargs["context"] = contextvars.Context()
+        thread = threading.Thread(target=main, name=self._name, daemon=True, **kwargs)
+        thread.start()
+        return ready.result(), thread
 
     def _refuse_on_portal_thread(self, what: str) -> None:
         if self.on_portal_thread():
@@ -323,14 +355,8 @@ class PortalRunner:
             portal.call(portal.stop, True)
         thread.join(deadline)
         if thread.is_alive():
-            # A task is ignoring cancellation. The thread is a daemon, so it cannot hang exit; keep the
-            # portal's context manager referenced (exiting it would join the thread without a deadline).
+            # A task is ignoring cancellation; the thread is a daemon, so it cannot hang exit.
             logger.warning("the iqm_sync_shim event loop did not stop within %.1f s; leaving it", deadline)
-            return
-        cm, self._cm = self._cm, None
-        if cm is not None:
-            cm.__exit__(None, None, None)
-        self._portal = None
 
 
 # ---------------------------------------------------------------------- awaiting from a foreign loop
