@@ -30,6 +30,7 @@ def ghz(n: int) -> QuantumCircuit:
 
 
 def run(url: str | None, n_qubits: int, shots: int) -> None:
+    """Run a GHZ circuit on the server at ``url`` and print what the job reports."""
     with IQMProvider(url) as provider:
         backend = provider.get_backend()
         print(f"backend {backend.name}: {backend.num_qubits} qubits, calibration set {backend.calibration_set_id}")
@@ -48,6 +49,7 @@ def run(url: str | None, n_qubits: int, shots: int) -> None:
 
 
 def main() -> None:
+    """Pick the server (IQM_SERVER_URL or the embedded one) and run."""
     n_qubits = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     shots = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with contextlib.ExitStack() as stack:
