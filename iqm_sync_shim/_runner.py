@@ -13,8 +13,8 @@ Design (architecture §3, "Pitfalls of a sync facade"):
 * **One loop per process.** :func:`get_runner` returns a process-wide singleton. Its portal (anyio's
   :class:`~anyio.from_thread.BlockingPortal` serving an asyncio loop in one daemon thread) starts
   lazily on the first call, so importing the shim starts nothing. Many threads calling at once become
-  tasks on that one loop; there is never a loop per thread or per call, and never ``asyncio.run``,
-  ``run_until_complete``, ``get_event_loop`` or ``nest_asyncio``. A caller inside a running event loop
+  tasks on that one loop. The shim never runs a loop per thread or per call, never drives or looks up
+  the caller's loop, and never patches a loop to be re-entrant. A caller inside a running event loop
   (a Jupyter cell, a plain ``def`` called from ``async def``) just waits on a future.
 * **Why not ``start_blocking_portal`` itself.** The thread runs exactly what anyio's
   :func:`~anyio.from_thread.start_blocking_portal` runs (``anyio.run`` of a task that opens a

@@ -13,6 +13,11 @@ computational resonators, plus ``id``, ``delay`` and ``reset``, which every comp
 index *i* is the *i*-th name of :func:`iqm_async.qiskit_convert.qubit_names` (protocol §6.4): the
 qubits with both ``prx`` and ``measure``, in DQA order, then the resonators.
 
+On star chips (computational resonators with ``move``) the target lists the resonator as the
+highest indices and ``move`` on its ``[qubit, resonator]`` loci, so circuits that place their MOVEs
+explicitly transpile and run. Qiskit's own router does not know MOVE semantics, so general circuits
+are not routed through the resonator automatically (IQM's adapter needs its own MOVE pass for that).
+
 :meth:`IQMBackend.run` makes two calls into the core through the portal: one reads the server's
 current default calibration set (to warn about drift, §6.4, *before* anything is sent, so that a
 warning promoted to an error never leaves an orphan job), and one converts, validates and submits.
