@@ -16,6 +16,7 @@ __all__ = [
     "DEFAULT_RESULT_TIMEOUT",
     "DEFAULT_RETRY_POLICY",
     "DEFAULT_SHOTS",
+    "MAX_SHOTS",
     "BatchPolicy",
     "PollPolicy",
     "RateLimitPolicy",
@@ -30,6 +31,9 @@ DEFAULT_RESULT_TIMEOUT = 10800.0
 
 DEFAULT_SHOTS = 1024
 """Shots per circuit when the caller gives none (Qiskit's ``run()`` default)."""
+
+MAX_SHOTS = 1_000_000
+"""Most shots per circuit the client sends; more is almost surely a typo (the embedded server's limit too)."""
 
 
 def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:

@@ -166,6 +166,8 @@ class Transport:
         except (TransportError, ServerError, MalformedResponseError) as exc:
             if kind == "submit" and not isinstance(exc, NotSentError):
                 raise self._unknown_submission(exc, context or {}) from exc
+            if job_id is not None and isinstance(exc, TransportError) and exc.job_id is None:
+                exc.job_id = job_id  # every error after a successful submit names its job
             raise
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 

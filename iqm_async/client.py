@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -30,12 +32,13 @@ from ._config import (
     DEFAULT_RATE_LIMIT_POLICY,
     DEFAULT_RETRY_POLICY,
     DEFAULT_SHOTS,
+    MAX_SHOTS,
     PollPolicy,
     RateLimitPolicy,
     RetryPolicy,
 )
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
-from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
+from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError, ValidationError
 from .models import (
     CircuitJobDefinition,
     DynamicQuantumArchitecture,
@@ -70,6 +73,14 @@ _JOB_OPTIONS = frozenset(
         "dd_strategy",
     }
 )
+
+
+def _uuid_arg(value: str, what: str) -> str:
+    """Return ``value`` as a canonical UUID, or refuse it: ids are put into URL paths, so ``../x`` must never pass."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a {what} (a UUID); nothing was sent.") from None
 
 
 class _State(enum.Enum):
@@ -116,6 +127,12 @@ class AsyncIQMClient:
         signature: str | None = None,
         verify: bool = True,
     ):
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not (math.isfinite(timeout) and timeout > 0)
+        ):
+            raise ClientConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.url = resolve_url(url)
         self._tokens = TokenProvider(token, tokens_file)
         self._qc_name = resolve_quantum_computer(quantum_computer)
@@ -209,6 +226,8 @@ class AsyncIQMClient:
 
     async def dynamic_architecture(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture:
         """Return the DQA of the default or a given calibration set (E2); a concrete id is cached."""
+        if calibration_set_id is not None:
+            calibration_set_id = _uuid_arg(calibration_set_id, "calibration set id")
         if calibration_set_id is not None and calibration_set_id in self._dqa_cache:
             return self._dqa_cache[calibration_set_id]
         qc = await self.quantum_computer()
@@ -253,6 +272,7 @@ class AsyncIQMClient:
 
     async def job_data(self, job_id: str) -> JobData:
         """Return a job's status and metadata (E5)."""
+        job_id = _uuid_arg(job_id, "job id")
         job = await self.transport.request(
             "GET", f"/jobs/{job_id}", parse=lambda r: JobData.from_json(parse_json(r)), job_id=job_id
         )
@@ -261,6 +281,7 @@ class AsyncIQMClient:
 
     async def job_payload(self, job_id: str) -> CircuitJobDefinition:
         """Return the job definition as the server stored it (E6)."""
+        job_id = _uuid_arg(job_id, "job id")
         return await self.transport.request(
             "GET",
             f"/jobs/{job_id}/payload",
@@ -270,6 +291,7 @@ class AsyncIQMClient:
 
     async def measurements(self, job_id: str) -> list[dict[str, BitArray]]:
         """Return the per-shot measurement artifact (E7) as arrays, one dict per circuit."""
+        job_id = _uuid_arg(job_id, "job id")
         return await self.transport.request(
             "GET",
             f"/jobs/{job_id}/artifacts/measurements",
@@ -279,6 +301,7 @@ class AsyncIQMClient:
 
     async def measurement_counts(self, job_id: str) -> list[dict[str, Any]]:
         """Return the histogram artifact (E8) as sent (IQM's bit order, not Qiskit's)."""
+        job_id = _uuid_arg(job_id, "job id")
         data = await self.transport.request(
             "GET", f"/jobs/{job_id}/artifacts/measurement_counts", parse=parse_json, job_id=job_id
         )
@@ -288,12 +311,14 @@ class AsyncIQMClient:
 
     async def cancel_job(self, job_id: str) -> None:
         """Ask the server to cancel a job (E9); read its status afterwards to learn the outcome."""
+        job_id = _uuid_arg(job_id, "job id")
         await self.transport.request(
             "POST", f"/jobs/{job_id}/cancel", kind="cancel", parse=parse_nothing, job_id=job_id
         )
 
     async def delete_job(self, job_id: str) -> None:
         """Cancel a job and delete it for good (E10)."""
+        job_id = _uuid_arg(job_id, "job id")
         await self.transport.request("DELETE", f"/jobs/{job_id}", kind="delete", parse=parse_nothing, job_id=job_id)
 
     async def health(self) -> dict[str, Any]:
@@ -369,6 +394,8 @@ class AsyncIQMClient:
             )
         if isinstance(shots, bool) or not isinstance(shots, int) or shots <= 0:
             raise CircuitValidationError(f"shots must be a positive integer, got {shots!r}")
+        if shots > MAX_SHOTS:
+            raise CircuitValidationError(f"shots must be at most {MAX_SHOTS}, got {shots}")
         calset = options.pop("calibration_set_id", None)
         dqa = await self.dynamic_architecture(calset)
         names = list(qubit_names) if qubit_names is not None else default_qubit_names(dqa)
@@ -396,7 +423,7 @@ class AsyncIQMClient:
         """Re-attach to an existing job by id (for example from another process)."""
         from .job import AsyncJob
 
-        return AsyncJob(self, job_id)
+        return AsyncJob(self, _uuid_arg(job_id, "job id"))
 
     # ---------------------------------------------------------------- batches (see iqm_async.batch)
 

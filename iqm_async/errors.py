@@ -102,6 +102,9 @@ class CircuitValidationError(ValidationError):
 class TransportError(IQMError):
     """No usable HTTP response was received."""
 
+    job_id: str | None = None
+    """The job the request was about, when it was about one (set by the transport)."""
+
 
 class ConnectError(TransportError):
     """The connection failed or was dropped before a reply arrived."""

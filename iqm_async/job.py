@@ -17,7 +17,14 @@ from qiskit.providers import JobStatus
 from qiskit.result import Result
 
 from ._config import DEFAULT_RESULT_TIMEOUT
-from .errors import IQMError, JobCancelledError, JobFailedError, JobTimeoutError, MalformedResponseError
+from .errors import (
+    IQMError,
+    JobCancelledError,
+    JobFailedError,
+    JobTimeoutError,
+    MalformedResponseError,
+    ValidationError,
+)
 from .models import CircuitJobDefinition, JobData
 from .polling import poll_until_final
 from .qiskit_result import build_result, format_job
@@ -29,6 +36,9 @@ if TYPE_CHECKING:
 __all__ = ["AsyncJob", "to_qiskit_status"]
 
 logger = logging.getLogger("iqm_async")
+
+_CANCEL_CONFIRMATIONS = 3
+"""Cancels sent while the job still reads ``waiting`` after a 2xx, before giving up."""
 
 _QISKIT_STATUS = {
     "waiting": JobStatus.QUEUED,
@@ -42,6 +52,13 @@ _QISKIT_STATUS = {
 def to_qiskit_status(status: str) -> JobStatus:
     """Map an IQM job status to Qiskit's; an unknown status counts as ``QUEUED`` (protocol §5)."""
     return _QISKIT_STATUS.get(status, JobStatus.QUEUED)
+
+
+def _malformed(message: str, job_id: str) -> MalformedResponseError:
+    """Build a :class:`MalformedResponseError` that names the job it is about."""
+    error = MalformedResponseError(message)
+    error.job_id = job_id
+    return error
 
 
 def format_errors(job: JobData) -> str | None:
@@ -105,7 +122,7 @@ class AsyncJob:
             return self._data
         data = await self.client.job_data(self.job_id)
         if data.type != "circuit":
-            raise MalformedResponseError(f"Job {self.job_id} is a {data.type!r} job, not a circuit job.")
+            raise _malformed(f"Job {self.job_id} is a {data.type!r} job, not a circuit job.", self.job_id)
         return self._note(data)
 
     async def status_async(self) -> JobStatus:
@@ -140,7 +157,7 @@ class AsyncJob:
             return self._data
         limit = DEFAULT_RESULT_TIMEOUT if timeout_seconds is None else timeout_seconds
         if limit != limit or limit < 0:
-            raise ValueError(f"timeout_seconds must be a non-negative number, got {timeout_seconds!r}")
+            raise ValidationError(f"timeout_seconds must be a non-negative number, got {timeout_seconds!r}")
 
         def seen(data: JobData) -> None:
             self._note(data)
@@ -196,13 +213,26 @@ class AsyncJob:
             definition = await self.definition_async()
             raw = await self.client.measurements(self.job_id)
             if len(raw) != len(definition.circuits):
-                raise MalformedResponseError(
-                    f"Job {self.job_id}: {len(raw)} measurement sets for {len(definition.circuits)} circuits"
+                raise _malformed(
+                    f"Job {self.job_id}: {len(raw)} measurement sets for {len(definition.circuits)} circuits",
+                    self.job_id,
                 )
+            for i, (circuit, got) in enumerate(zip(definition.circuits, raw)):
+                # A key the circuit measured but the artifact lacks would silently read as zeros.
+                expected = circuit.measurement_keys()
+                missing = [k for k in expected if k not in got]
+                unexpected = sorted(set(got) - set(expected))
+                if missing or unexpected:
+                    raise _malformed(
+                        f"Job {self.job_id}: the measurements of circuit {i} ({circuit.name!r}) do not match its "
+                        f"measure instructions (missing keys {missing}, unexpected keys {unexpected}); no result was "
+                        "built from them. Fetch the result again later, or report the job id to the server's operator.",
+                        self.job_id,
+                    )
             try:
                 self._formatted = format_job(raw, definition.parameters, self._registers)
             except MalformedResponseError as exc:
-                raise MalformedResponseError(f"Job {self.job_id}: {exc}") from None
+                raise _malformed(f"Job {self.job_id}: {exc}", self.job_id) from None
             return self._formatted
 
     async def result_async(self, timeout_seconds: float | None = None, *, cancel_after_timeout: bool = False) -> Result:
@@ -254,13 +284,24 @@ class AsyncJob:
 
         Never raises for a job that already finished. Server or network failures raise as usual.
         """
-        if self._data is not None and self._data.is_final:
+        # One status read first: a job that already ended (perhaps cancelled by someone else) is not "cancelled
+        # by this call", and a 2xx to the cancel alone does not prove anything (protocol §4.9).
+        if (await self.refresh_async()).is_final:
             return False
-        await self.client.cancel_job(self.job_id)
-        try:
-            data = await self.refresh_async()
-        except IQMError as exc:
-            logger.warning("job %s: cancel was accepted, but reading its status failed: %s", self.job_id, exc)
-            return True
-        # A processing job finishes cancelling shortly; a job that completed or failed first was not cancelled.
-        return data.status not in ("completed", "failed")
+        for _ in range(_CANCEL_CONFIRMATIONS):
+            await self.client.cancel_job(self.job_id)
+            try:
+                data = await self.refresh_async()
+            except IQMError as exc:
+                logger.warning("job %s: cancel was accepted, but reading its status failed: %s", self.job_id, exc)
+                return True
+            if data.status != "waiting":
+                # A processing job finishes cancelling shortly; a job that completed or failed first was not cancelled.
+                return data.status not in ("completed", "failed")
+            # Still waiting after a 2xx: a waiting job leaves the queue at once (§4.9, §10.6), so this reply
+            # did not cancel it. Cancelling is idempotent: send it again.
+        raise _malformed(
+            f"The server accepted the cancel of job {self.job_id} {_CANCEL_CONFIRMATIONS} times, but the job is still "
+            "waiting. It was not cancelled; try again later.",
+            self.job_id,
+        )
