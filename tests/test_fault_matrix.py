@@ -139,15 +139,7 @@ def _expected() -> dict[tuple[str, str], Expect]:
 EXPECTED: dict[tuple[str, str], Expect] = _expected()
 """The documented outcome of every (operation, fault) cell."""
 
-KNOWN_BUGS: dict[tuple[str, str], str] = {
-    **{
-        (op, "drop persistent"): "see requests_reliability.md #1 (ConnectError without job_id)"
-        for op in ("status", "result: measurements", "result: payload", "cancel")
-    },
-    ("cancel", "malformed JSON"): "see requests_reliability.md #2 (True while the job is still waiting)",
-    ("cancel", "missing fields"): "see requests_reliability.md #2 (True while the job is still waiting)",
-    ("cancel", "cancelled by other"): "see requests_reliability.md #2 (True for a job that had already ended)",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 """Cells whose current behaviour differs from :data:`EXPECTED` because of a bug filed in
 ``/work/requests_reliability.md`` (the test marks them ``xfail(strict=True)``)."""
 
