@@ -16,7 +16,7 @@ import anyio
 from qiskit.providers import JobStatus
 from qiskit.result import Result
 
-from ._config import DEFAULT_RESULT_TIMEOUT
+from ._config import DEFAULT_RESULT_TIMEOUT, PollPolicy
 from .errors import (
     IQMError,
     JobCancelledError,
@@ -143,12 +143,14 @@ class AsyncJob:
         timeout_seconds: float | None = None,
         *,
         on_update: Callable[[JobData], None] | None = None,
+        poll: PollPolicy | None = None,
     ) -> JobData:
         """Wait until the job is final and return its JobData.
 
         Args:
             timeout_seconds: how long to wait (default 3 h); ``math.inf`` waits for ever.
             on_update: called with every JobData seen while waiting.
+            poll: polling policy for this wait only (default: the client's).
 
         Raises:
             JobTimeoutError: the job did not finish in time; it is left running on the server.
@@ -168,7 +170,7 @@ class AsyncJob:
             with anyio.fail_after(None if math.isinf(limit) else limit):
                 return await poll_until_final(
                     self.refresh_async,
-                    policy=self.client.poll_policy,
+                    policy=poll or self.client.poll_policy,
                     sleep=self.client.sleep,
                     clock=self.client.clock,
                     initial=self._data,

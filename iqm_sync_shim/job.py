@@ -32,6 +32,7 @@ Design notes:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections import Counter
@@ -165,7 +166,11 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         return result
 
     async def _wait_on_loop(
-        self, client: AsyncIQMClient, timeout: float, emit: Callable[[JobStatus], None] | None
+        self,
+        client: AsyncIQMClient,
+        timeout: float,
+        emit: Callable[[JobStatus], None] | None,
+        max_interval: float | None = None,
     ) -> JobStatus:
         def seen(data: JobData) -> None:
             # Qiskit calls the callback after each query that found the job not yet final.
@@ -173,7 +178,15 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
                 emit(to_qiskit_status(data.status))
 
         try:
-            data = await self._bind(client).wait_async(timeout, on_update=seen)
+            poll = None
+            if max_interval is not None and max_interval < client.poll_policy.max_interval:
+                # Qiskit's ``wait`` is the longest gap between polls the caller accepts.
+                poll = dataclasses.replace(
+                    client.poll_policy,
+                    max_interval=max_interval,
+                    max_queued_interval=min(max_interval, client.poll_policy.max_queued_interval),
+                )
+            data = await self._bind(client).wait_async(timeout, on_update=seen, poll=poll)
         except iqm_async.JobError as exc:
             raise translate_job_error(exc) from None
         return to_qiskit_status(data.status)
@@ -254,8 +267,8 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
 
         Args:
             timeout: seconds to wait; None waits for as long as it takes (Qiskit's meaning).
-            wait: accepted for compatibility with Qiskit; the core's poll schedule decides when to ask
-                (soon after submit, backing off, slower deep in the queue).
+            wait: the longest gap between two status polls; the core's adaptive schedule polls sooner
+                where it helps (soon after submit, just after the predicted completion).
             callback: called as ``callback(job_id, status, job)`` after each status query that found the
                 job not yet final, on the calling thread (never on the portal loop).
 
@@ -269,12 +282,12 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         limit = math.inf if timeout is None else timeout
         runner, client = self._portal()
         if callback is None:
-            runner.run(self._wait_on_loop, client, limit, None)
+            runner.run(self._wait_on_loop, client, limit, None, wait)
             return
         job_id = self.job_id()
 
         async def wait_streaming(emit: Callable[[JobStatus], None]) -> JobStatus:
-            return await self._wait_on_loop(client, limit, emit)
+            return await self._wait_on_loop(client, limit, emit, wait)
 
         runner.run_streaming(wait_streaming, lambda status: callback(job_id, status, self))
 

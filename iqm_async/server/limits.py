@@ -35,9 +35,13 @@ class Decision:
     remaining: int
     retry_after: int | None = None
     """Whole seconds until the block ends; set only when refused."""
+    limited: bool = True
+    """False when rate limiting is off: then no ``RateLimit-*`` headers are sent, so clients do not pace."""
 
     def headers(self) -> dict[str, str]:
         """Return the ``RateLimit-*`` (and, when refused, ``Retry-After``) headers for this decision."""
+        if not self.limited:
+            return {}
         out = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining)}
         if self.retry_after is not None:
             out["Retry-After"] = str(self.retry_after)
@@ -86,7 +90,7 @@ class RateLimiter:
         """Admit and charge a request of ``cost`` units to bucket ``key``, or refuse it (uncharged)."""
         cfg = self.config
         if not cfg.enabled:
-            return Decision(True, cfg.quota, cfg.quota)
+            return Decision(True, cfg.quota, cfg.quota, limited=False)
         with self._lock:
             now = self._clock()
             bucket = self._buckets.setdefault(key, _Bucket())
@@ -106,7 +110,7 @@ class RateLimiter:
         """Return the current headers of bucket ``key`` without charging anything."""
         cfg = self.config
         if not cfg.enabled:
-            return Decision(True, cfg.quota, cfg.quota)
+            return Decision(True, cfg.quota, cfg.quota, limited=False)
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(key)

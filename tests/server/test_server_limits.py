@@ -82,7 +82,9 @@ def test_buckets_are_independent(clock: Clock) -> None:
 def test_disabled_limiter_admits_everything(clock: Clock) -> None:
     limiter = RateLimiter(RateLimitConfig(enabled=False, quota=10), clock=clock)
     for _ in range(100):
-        assert limiter.charge("k", 100) == Decision(True, 10, 10)
+        decision = limiter.charge("k", 100)
+        assert decision == Decision(True, 10, 10, limited=False)
+        assert decision.headers() == {}  # no headers, so clients know not to pace
 
 
 def test_peek_does_not_charge(clock: Clock) -> None:
