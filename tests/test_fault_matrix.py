@@ -21,6 +21,7 @@ and :func:`run_cell` to print the matrix and its totals.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 import warnings
@@ -41,8 +42,21 @@ from iqm_async.server import RunningServer
 
 Outcome = Literal["recovered", "typed", "reported", "n/a", "not built"]
 
-OPERATIONS: tuple[str, ...] = ("submit", "status", "result: measurements", "result: payload", "cancel", "dqa", "batch")
-"""Client operations: E4, E5, E7 (+E5), E6 (+E5, E7), E9 (+E5), E2, and a batch (E4 + E5 + E7 per item)."""
+OPERATIONS: tuple[str, ...] = (
+    "submit",
+    "status",
+    "result: measurements",
+    "result: payload",
+    "cancel",
+    "dqa",
+    "batch: submits",
+    "batch: reads",
+)
+"""Client operations: E4, E5, E7 (+E5), E6 (+E5, E7), E9 (+E5), E2, and a batch of three one-circuit jobs
+(``client.run_batch``) with the fault on its submits (E4) or on its status polls and downloads (E5, E7)."""
+
+BATCH_SIZE = 3
+"""Circuits (one job each) in the batch cells."""
 
 FAULTS: tuple[str, ...] = (
     "500",
@@ -85,6 +99,10 @@ class Expect:
     """For ``typed``: the class that must be raised."""
     created: int = 0
     """For an ambiguous submit: how many jobs the fault let the server create (the client cannot know)."""
+    item_error: type[BaseException] | None = None
+    """For a batch raising ``BatchError``: the class of every failed item's error."""
+    failed_items: int = 0
+    """For a batch raising ``BatchError``: how many items failed (the others must have their results)."""
     note: str = ""
 
 
@@ -130,9 +148,40 @@ def _expected() -> dict[tuple[str, str], Expect]:
     table["cancel", "cancelled by other"] = Expect("reported", note="cancel_async() is False: already ended")
     table["dqa", "job failed"] = Expect("n/a", note="no job involved")
     table["dqa", "cancelled by other"] = Expect("n/a", note="no job involved")
-    # batch: every item's submit, polls and result download under the same faults.
+    # batch: per item, the same rules; BatchError lists the failed items, the others keep their results.
+    batch = E.BatchError
+    two = {"drop after handling": 1, "timeout": 1, "502 persistent": BATCH_SIZE, "drop persistent": BATCH_SIZE}
     for fault in FAULTS:
-        table["batch", fault] = Expect("not built", note="iqm_async.batch is not there yet")
+        hit = two.get(fault, 2)
+        table["batch: submits", fault] = Expect(
+            "typed", batch, item_error=unknown, failed_items=hit, note=f"{hit} submits ambiguous, never re-sent"
+        )
+    table["batch: submits", "429 Retry-After"] = Expect("recovered")
+    table["batch: submits", "429 no Retry-After"] = Expect("recovered")
+    for fault in ("drop after handling", "timeout"):
+        table["batch: submits", fault] = Expect(
+            "typed", batch, item_error=unknown, failed_items=1, created=1, note="1 job created, its reply lost"
+        )
+    for fault in ("unknown status", "job failed", "cancelled by other"):
+        table["batch: submits", fault] = Expect("n/a", note="happens after the submit (see batch: reads)")
+    for fault in transient:
+        table["batch: reads", fault] = Expect("recovered")
+    table["batch: reads", "500"] = Expect(
+        "typed", batch, item_error=E.InternalSystemError, failed_items=2, note="500 is not retried"
+    )
+    table["batch: reads", "unknown status"] = Expect("recovered", note="treated as not finished")
+    table["batch: reads", "job failed"] = Expect("typed", batch, item_error=E.JobFailedError, failed_items=1)
+    table["batch: reads", "cancelled by other"] = Expect("typed", batch, item_error=E.JobCancelledError, failed_items=1)
+    table["batch: reads", "502 persistent"] = Expect(
+        "typed", batch, item_error=E.BadGatewayError, failed_items=BATCH_SIZE
+    )
+    table["batch: reads", "drop persistent"] = Expect(
+        "typed", batch, item_error=E.ConnectError, failed_items=BATCH_SIZE
+    )
+    if importlib.util.find_spec("iqm_async.batch") is None:  # pragma: no cover - while batch.py is written
+        for fault in FAULTS:
+            for op in ("batch: submits", "batch: reads"):
+                table[op, fault] = Expect("not built", note="iqm_async.batch is not there yet")
     return table
 
 
@@ -319,10 +368,10 @@ class Cell:
 
     # ------------------------------------------------------------------ checks
 
-    def counts_ok(self, counts: dict[str, int]) -> bool:
-        return counts == {expected_bits(CIRCUIT_INDEX, 3): SHOTS}
+    def counts_ok(self, counts: dict[str, int], index: int = CIRCUIT_INDEX) -> bool:
+        return counts == {expected_bits(index, 3): SHOTS}
 
-    async def recoverable(self, job_id: str) -> bool:
+    async def recoverable(self, job_id: str, index: int = CIRCUIT_INDEX) -> bool:
         """After a typed error: with the faults gone, is the job's result (or final state) still there?"""
         self.clear_faults()
         self.state.release()
@@ -330,7 +379,7 @@ class Cell:
             job = helper.job(job_id)
             data = await job.wait_async(timeout_seconds=CELL_TIMEOUT)
             if data.status == "completed":
-                return self.counts_ok((await job.result_async()).get_counts())
+                return self.counts_ok((await job.result_async()).get_counts(), index)
             return data.status in ("failed", "cancelled")
 
     # ------------------------------------------------------------------ operations
@@ -354,7 +403,8 @@ class Cell:
         self.report.delays = list(self.sleep.delays)
         if self.fault == "unknown status" and self.report.outcome == "recovered":
             warned = [r for r in records.records if r.levelno == logging.WARNING and "compiling" in r.getMessage()]
-            if len(warned) != 1:
+            jobs = BATCH_SIZE if self.op.startswith("batch") else 1
+            if len(warned) != jobs:  # once per job and status string
                 self.report.outcome = f"WRONG unknown status logged {len(warned)} times"
         stats = self.state.stats()
         self.report.faults_injected = self.injected_earlier + stats["faults_injected"]
@@ -380,7 +430,7 @@ class Cell:
 
     @property
     def reported(self) -> bool:
-        return self.fault in ("job failed", "cancelled by other")
+        return self.fault in ("job failed", "cancelled by other") and not self.op.startswith("batch")
 
     def typed_error_ok(self, job_id: str | None) -> None:
         """A typed error must be the expected class and name the job it concerns."""
@@ -547,13 +597,77 @@ class Cell:
             await self.classify(victim.dynamic_architecture, check)
             self.typed_error_ok(None)
 
-    async def op_batch(self) -> None:  # pragma: no cover - filled in once iqm_async.batch exists
-        raise NotImplementedError
+    async def op_batch(self) -> None:
+        reads = self.op == "batch: reads"
+        indices = list(range(1, BATCH_SIZE + 1))
+        circuits = [pattern_circuit(i, name=f"b{i}") for i in indices]
+        later = self.fault in ("unknown status", "cancelled by other")  # armed once the jobs exist
+        async with self.helper() as helper, self.victim() as victim:
+            await victim.dynamic_architecture()
+            if not reads:
+                self.arm("POST", "/api/v1/jobs/sim/circuit")
+            elif self.fault == "job failed":
+                self.state.faults.add({"action": "fail_job", "message": "injected failure", "error_code": "boom"})
+            elif not later:
+                self.arm("GET", "/api/v1/jobs/*")
+            if later:
+                self.state.hold()
+            batch = victim.run_batch(
+                circuits, shots=SHOTS, circuits_per_job=1, progress=False, timeout_seconds=CELL_TIMEOUT
+            )
 
-    async def check_not_lost(self, job_id: str) -> None:
+            def check(results: list[Any]) -> str:
+                wrong = [i for i, r in zip(indices, results) if r.counts != {expected_bits(i, 3): SHOTS}]
+                self.report.lost += len(wrong)
+                return f"wrong results for circuits {wrong}" if wrong else ""
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.classify, batch.results, check)
+                if later:
+                    created = await anyio.to_thread.run_sync(
+                        lambda: self.state.wait_for(lambda: self.state.store.jobs_created == BATCH_SIZE, 10)
+                    )
+                    ids = self.state.store.job_ids()
+                    if not created:
+                        self.report.outcome = "WRONG the batch did not submit its jobs"
+                    elif self.fault == "unknown status":
+                        for job_id in ids:
+                            self.state.faults.add(_unknown_status_rule(job_id, times=3))
+                    else:
+                        await helper.job(ids[0]).cancel_async()  # someone else cancels one of the batch's jobs
+                    self.state.release()
+            self.jobs_expected += len(batch.job_ids)
+            await self.check_batch_items()
+
+    async def check_batch_items(self) -> None:
+        """Failed items: the documented class and count; the others' results right; nothing unrecoverable."""
+        error = self.report.error
+        if self.report.outcome != "typed" or not isinstance(error, E.BatchError):
+            return
+        failures = error.failures
+        if self.expect.item_error is not None and not all(
+            isinstance(f.error, self.expect.item_error) for f in failures
+        ):
+            self.report.outcome = "WRONG item errors " + ", ".join(sorted({type(f.error).__name__ for f in failures}))
+        if len(failures) != self.expect.failed_items:
+            self.report.outcome = f"WRONG {len(failures)} items failed"
+        for index, value in enumerate(error.results):
+            if not isinstance(value, Exception) and value.counts != {expected_bits(index + 1, 3): SHOTS}:
+                self.report.lost += 1
+        unknown = [f for f in failures if isinstance(f.error, E.SubmissionUnknownError)]
+        self.jobs_expected += self.expect.created if unknown else 0
+        if self.expect.created:
+            self.state.wait_for(lambda: self.state.store.jobs_created >= self.jobs_expected, timeout=10)
+        for failure in failures:
+            if failure.job_id is not None:
+                if getattr(failure.error, "job_id", None) != failure.job_id:
+                    self.report.outcome = f"WRONG {type(failure.error).__name__} without job_id"
+                await self.check_not_lost(failure.job_id, failure.index + 1)
+
+    async def check_not_lost(self, job_id: str, index: int = CIRCUIT_INDEX) -> None:
         """After any outcome, the job's result (or its final failed/cancelled state) must be retrievable."""
         try:
-            ok = await self.recoverable(job_id)
+            ok = await self.recoverable(job_id, index)
         except Exception as exc:
             ok = False
             self.report.detail += f" recovery failed: {type(exc).__name__}: {exc}"
@@ -615,8 +729,11 @@ async def test_cell(server: RunningServer, op: str, fault: str) -> None:
         assert report.faults_injected >= 1, "the fault never fired: the cell tested nothing"
     if fault == "429 Retry-After" and report.outcome == "recovered":
         assert max(report.delays) >= RETRY_AFTER, f"Retry-After not obeyed: delays {report.delays}"
-    if fault.endswith("persistent") and op != "submit":
-        assert report.faults_injected == 6, "a persistent fault must be retried up to the attempt cap, no more"
+    if fault.endswith("persistent"):
+        # Reads: every job's request retried up to the attempt cap (6), no more. Submits: never re-sent.
+        requests = {"submit": 1, "batch: submits": BATCH_SIZE, "batch: reads": BATCH_SIZE}.get(op, 1)
+        attempts = 1 if op in ("submit", "batch: submits") else 6
+        assert report.faults_injected == requests * attempts, "retried more or less than the policy says"
 
 
 def test_table_covers_every_cell() -> None:
