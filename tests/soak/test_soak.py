@@ -33,6 +33,8 @@ from iqm_async._journal import read_journal
 from iqm_async.server import RateLimitConfig, RunningServer, ServerConfig, serve_in_thread
 from iqm_async.server.faults import FaultBoard, FaultRule, parse_rule
 
+pytest.importorskip("iqm_async.batch", reason="iqm_async.batch is not there yet")
+
 RATE = 0.05
 SEED = 20261124
 SMALL = 200
