@@ -114,6 +114,7 @@ CIRCUIT_CASES: list[tuple[str, Callable[[], Any], dict[str, Any], str]] = [
     # (id, circuits, submit kwargs, message fragment)
     ("empty list", list, {}, "at least one circuit"),
     ("not a circuit", lambda: ["bell"], {}, "not a QuantumCircuit"),
+    ("no instructions", lambda: QuantumCircuit(1, 1, name="empty"), {}, "has no instructions"),
     ("no measurements", _no_measure, {}, "no measurements"),
     ("unsupported gate", _hadamard, {}, "transpile the circuit"),
     ("more qubits than the chip", _too_wide, {}, "Transpile the circuit"),
