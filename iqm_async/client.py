@@ -40,6 +40,7 @@ from ._config import (
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError, ValidationError
 from .models import (
+    JOB_OPTION_NAMES,
     CircuitJobDefinition,
     DynamicQuantumArchitecture,
     JobData,
@@ -60,19 +61,7 @@ __all__ = ["AsyncIQMClient"]
 
 logger = logging.getLogger("iqm_async")
 
-_JOB_OPTIONS = frozenset(
-    {
-        "calibration_set_id",
-        "qubit_mapping",
-        "max_circuit_duration_over_t2",
-        "heralding_mode",
-        "move_gate_validation",
-        "move_gate_frame_tracking",
-        "active_reset_cycles",
-        "dd_mode",
-        "dd_strategy",
-    }
-)
+_JOB_OPTIONS = frozenset(JOB_OPTION_NAMES)
 
 
 def _uuid_arg(value: str, what: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -21,6 +21,7 @@ from .errors import MalformedResponseError, ValidationError
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
+    "JOB_OPTION_NAMES",
     "KNOWN_STATUSES",
     "Circuit",
     "CircuitJobDefinition",
@@ -545,6 +546,10 @@ class JobParameters:
         )
         params.check(error)
         return params
+
+
+JOB_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(JobParameters) if f.name != "shots")
+"""Names of the job options of protocol §4.4 besides ``shots``, as accepted by submit."""
 
 
 @dataclass(frozen=True)

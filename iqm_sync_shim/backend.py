@@ -43,7 +43,7 @@ from qiskit.transpiler import Target
 import iqm_async
 from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
 from iqm_async._config import DEFAULT_SHOTS
-from iqm_async.models import DynamicQuantumArchitecture
+from iqm_async.models import JOB_OPTION_NAMES, DynamicQuantumArchitecture
 from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
 
 from ._runner import PortalRunner
@@ -61,15 +61,7 @@ T = TypeVar("T")
 _IGNORED_OPTIONS = frozenset({"memory", "seed_simulator"})
 """Options Qiskit's primitives always pass: memory is always returned, and a real device has no seed."""
 
-_COMPILATION_OPTIONS = (
-    "max_circuit_duration_over_t2",
-    "heralding_mode",
-    "move_gate_validation",
-    "move_gate_frame_tracking",
-    "active_reset_cycles",
-    "dd_mode",
-    "dd_strategy",
-)
+_COMPILATION_OPTIONS = tuple(n for n in JOB_OPTION_NAMES if n not in ("calibration_set_id", "qubit_mapping"))
 """Job options of protocol §4.4 that ``run()`` passes straight to the core (besides ``qubit_mapping``)."""
 
 

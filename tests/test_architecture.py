@@ -15,9 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "iqm_async"
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Top-level module names a file imports, including imports under TYPE_CHECKING and in functions."""
+def imported_modules(path: Path, *, type_only: bool = True) -> set[str]:
+    """Top-level module names a file imports (lazy ones too); ``type_only=False`` skips ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    if not type_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+                node.body = []
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -28,18 +32,8 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def runtime_imports(path: Path) -> set[str]:
-    """Like imported_modules, but skipping ``if TYPE_CHECKING:`` blocks (annotations only)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
-            node.body = []
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
+    """Modules a file imports when it runs (annotations under TYPE_CHECKING do not count)."""
+    return imported_modules(path, type_only=False)
 
 
 def test_import_iqm_async_never_loads_the_facade() -> None:
