@@ -97,6 +97,8 @@ __all__ = [
     "JournalError",
     "NotSubmittedError",
     "Outcome",
+    "assemble_results",
+    "describe_failures",
     "scheduler_for",
 ]
 
@@ -574,16 +576,7 @@ class Batch:
             BatchError: some circuits failed; ``failures`` lists their outcomes (index, job id,
                 error) and ``results`` holds every result in input order with the exceptions in place.
         """
-        outcomes = await self.outcomes()
-        mixed: list[CircuitResult | Exception] = []
-        for o in outcomes:
-            mixed.append(o.value if o.value is not None else _error_of(o))
-        if return_exceptions:
-            return mixed
-        failures = [o for o in outcomes if not o.ok]
-        if failures:
-            raise BatchError(describe_failures(failures, len(outcomes)), failures=failures, results=mixed)
-        return [o.result() for o in outcomes]
+        return assemble_results(await self.outcomes(), return_exceptions=return_exceptions)
 
     async def qiskit_results(self) -> list[Result]:
         """Return one ``qiskit.result.Result`` per circuit, in input order.
@@ -982,6 +975,25 @@ class Batch:
 # ------------------------------------------------------------------------------------------------
 # Helpers
 # ------------------------------------------------------------------------------------------------
+
+
+def assemble_results(
+    outcomes: Sequence[Outcome], *, return_exceptions: bool = False
+) -> list[CircuitResult] | list[CircuitResult | Exception]:
+    """Turn outcomes in input order into results, as :meth:`Batch.results` returns them.
+
+    Raises:
+        BatchError: some circuits failed (unless ``return_exceptions``).
+    """
+    mixed: list[CircuitResult | Exception] = []
+    for o in outcomes:
+        mixed.append(o.value if o.value is not None else _error_of(o))
+    if return_exceptions:
+        return mixed
+    failures = [o for o in outcomes if not o.ok]
+    if failures:
+        raise BatchError(describe_failures(failures, len(outcomes)), failures=failures, results=mixed)
+    return [o.result() for o in outcomes]
 
 
 def _error_of(outcome: Outcome) -> Exception:
