@@ -131,7 +131,7 @@ class ServerConfig:
     """The request budget; ``RateLimitConfig(enabled=False)`` switches it off."""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Largest accepted request body in bytes."""
-    tokens: frozenset[str] = frozenset()
+    tokens: frozenset[str] = field(default=frozenset(), repr=False)
     """Accepted bearer tokens; empty means authentication is off."""
     seed: int | None = None
     """Seed of the measurement RNG; ``None`` draws a random one, an integer makes outcomes reproducible."""
