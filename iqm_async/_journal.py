@@ -209,7 +209,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool):
         self.path = os.fspath(path)
-        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
+        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0)
         if create:
             flags |= os.O_CREAT | os.O_EXCL  # never mix two batches in one file
         try:
@@ -223,6 +223,22 @@ class Journal:
             raise JournalError(f"No batch journal at {self.path!r}.") from None
         if create:
             _fsync_dir(self.path)
+        else:
+            self._drop_torn_tail()
+
+    def _drop_torn_tail(self) -> None:
+        # A record cut short by a crash never counted; remove it, or the next record would be glued to it.
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            return
+        chunk = min(size, 1 << 20)
+        tail = os.pread(self._fd, chunk, size - chunk)
+        if tail.endswith(b"\n"):
+            return
+        cut = tail.rfind(b"\n")
+        keep = size - chunk + cut + 1 if cut >= 0 else (0 if chunk == size else size)
+        os.ftruncate(self._fd, keep)
+        os.fsync(self._fd)
 
     def close(self) -> None:
         """Close the file (idempotent)."""
