@@ -188,7 +188,6 @@ async def test_the_token_goes_only_in_the_authorization_header() -> None:
         assert TOKEN not in repr(request.headers)  # httpx masks it in reprs as well
 
 
-@pytest.mark.xfail(strict=True, reason="see requests_reliability.md #7 (ServerConfig repr shows the tokens)")
 def test_the_server_config_does_not_show_its_tokens(secured: RunningServer) -> None:
     assert secured.config.auth_enabled
     texts = [repr(secured.config), str(secured.config), repr(secured), *live_reprs(server=True)]

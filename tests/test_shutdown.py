@@ -65,6 +65,12 @@ PRELUDE = textwrap.dedent(
 )
 
 
+def stderr_problems(stderr: str) -> str:
+    """stderr without asyncio debug mode's slow-step notes (``-X dev``), which only say the machine was busy."""
+    lines = stderr.splitlines()
+    return "\n".join(line for line in lines if not (line.startswith("Executing <") and " took " in line))
+
+
 def run_script(body: str, *args: str, timeout: float = 60) -> tuple[dict[str, Any], subprocess.CompletedProcess[str]]:
     """Run PRELUDE + body in a fresh interpreter; the script prints one JSON line as its last output."""
     completed = subprocess.run(
@@ -120,7 +126,7 @@ def test_nothing_outlives_async_with_client(server: RunningServer) -> None:
         assert after["fds"] == before["fds"]
         assert after["connections"] == 0
     assert report["tasks"] == 0
-    assert completed.stderr == ""
+    assert stderr_problems(completed.stderr) == ""
 
 
 PROVIDER_SESSION = """
@@ -168,7 +174,7 @@ def test_provider_context_closes_its_connections_and_adds_nothing_per_provider(s
     assert close["threads"] == before["threads"], (before["thread_names"], close["thread_names"])
     assert close["os_threads"] == before["os_threads"]
     assert close["fds"] == before["fds"]
-    assert completed.stderr == ""
+    assert stderr_problems(completed.stderr) == ""
 
 
 EXIT_WITH_WAITING_JOB = """
@@ -194,7 +200,7 @@ def test_interpreter_exits_cleanly_with_jobs_left_waiting(server: RunningServer)
     started = time.monotonic()
     report, completed = run_script(EXIT_WITH_WAITING_JOB, server.url, timeout=60)
     elapsed = time.monotonic() - started
-    assert completed.stderr == "", completed.stderr
+    assert stderr_problems(completed.stderr) == "", completed.stderr
     for job_id in (report["core_job"], report["facade_job"]):
         assert server.state.store.get(job_id).status == "waiting"  # giving up never cancels the job
     assert elapsed < 30
