@@ -50,6 +50,7 @@ from ._runner import PortalRunner
 from .job import IQMJob
 
 if TYPE_CHECKING:
+    from .batch import SyncBatch
     from .provider import IQMProvider
 
 __all__ = ["IQMBackend", "MoveGate", "build_target"]
@@ -317,6 +318,12 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         job = IQMJob(self, str(uuid.UUID(str(job_id))))
         job._refresh()
         return job
+
+    def run_batch(self, circuits: Sequence[QuantumCircuit], **kwargs: Any) -> SyncBatch:
+        """Run many circuits as concurrent jobs; blocking results and iteration (see :mod:`iqm_sync_shim.batch`)."""
+        from .batch import run_batch
+
+        return run_batch(self, circuits, **kwargs)
 
     def _names_for(self, index_to_name: Mapping[int, str] | None) -> list[str]:
         """Return the component name of each Qiskit index, with a user's ``{index: name}`` overriding ours."""

@@ -205,3 +205,13 @@ def test_star_target_has_move_and_runs_a_move_sandwich(star_server: RunningServe
         isa = transpile(qc, backend, optimization_level=0)
         assert isa.count_ops()["move"] == 2
         assert backend.run(isa, shots=8).result().get_counts() == {"01": 8}
+
+
+def test_backend_run_batch_is_the_sync_batch(backend: IQMBackend, bell: QuantumCircuit, srv: RunningServer) -> None:
+    circuits = [bell.copy(name=f"bell{i}") for i in range(6)]
+    sweep = backend.run_batch(circuits, shots=40, circuits_per_job=2, progress=False)
+    results = sweep.results()
+    assert len(results) == 6 and all(r.shots == 40 and set(r.counts) <= {"00", "11"} for r in results)
+    assert len(sweep.job_ids) == 3 and srv.state.stats()["jobs_created"] == 3
+    names = [q.results[0].header["name"] for q in sweep.qiskit_results()]
+    assert names == [f"bell{i}" for i in range(6)]
