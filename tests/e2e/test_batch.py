@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -246,3 +247,19 @@ async def test_resume_in_a_fresh_process_reattaches_and_submits_only_what_was_ne
     assert server.state.stats()["jobs_created"] == 3 and set(first_ids) < set(out["with_ids"])
     posts = [e for e in server.state.requests() if e.method == "POST" and e.path.endswith("/circuit")]
     assert len(posts) == 3
+
+
+def test_the_sweep_example_runs_as_users_run_it() -> None:
+    """examples/batch_sweep.py in a subprocess, on its own embedded server (60 circuits to stay quick)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IQM_")}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "batch_sweep.py"), "60", "100"],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "60 circuits × 100 shots in 1 jobs" in proc.stdout and "0 answered 429" in proc.stdout
+    table = [line.split() for line in proc.stdout.splitlines() if line[:7].strip().replace(".", "").isdigit()]
+    assert len(table) == 11 and table[0][1:] == ["0.000"] * 6  # θ = 0: nothing excited
