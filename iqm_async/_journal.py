@@ -48,6 +48,7 @@ from .errors import IQMError
 
 __all__ = [
     "JOURNAL_VERSION",
+    "ChunkHash",
     "GroupRecord",
     "Journal",
     "JournalContents",
@@ -56,6 +57,7 @@ __all__ = [
     "decode_groups",
     "encode_groups",
     "read_journal",
+    "sha256_of",
 ]
 
 JOURNAL_VERSION = 1
@@ -70,11 +72,26 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
+class ChunkHash:
+    """SHA-256 of a sequence of chunks, each prefixed by its length (so the split is unambiguous)."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        """Add one chunk."""
+        self._h.update(len(chunk).to_bytes(8, "big"))
+        self._h.update(chunk)
+
+    def hexdigest(self) -> str:
+        """Return the hex digest of the chunks so far."""
+        return self._h.hexdigest()
+
+
 def sha256_of(chunks: Iterable[bytes]) -> str:
-    """Return the hex SHA-256 of the concatenated chunks, each prefixed by its length (so the split is unambiguous)."""
-    h = hashlib.sha256()
+    """Return the :class:`ChunkHash` hex digest of ``chunks``."""
+    h = ChunkHash()
     for chunk in chunks:
-        h.update(len(chunk).to_bytes(8, "big"))
         h.update(chunk)
     return h.hexdigest()
 

@@ -59,6 +59,7 @@ import anyio.lowlevel
 
 from ._config import DEFAULT_BATCH_POLICY, DEFAULT_RATE_LIMIT_POLICY, DEFAULT_RESULT_TIMEOUT, DEFAULT_SHOTS, BatchPolicy
 from ._journal import (
+    ChunkHash,
     Journal,
     JournalContents,
     JournalError,
@@ -649,7 +650,7 @@ class Batch:
         # A concrete id makes every prepare() below use the cached DQA instead of asking for "default".
         self._options["calibration_set_id"] = dqa.calibration_set_id
         prepared: list[tuple[int, int, PreparedJob]] = []
-        hashes: list[bytes] = []
+        hashes = ChunkHash()  # fed circuit by circuit: the encoded circuits are never all in memory
         k = self._circuits_per_job
         for n, start in enumerate(range(0, len(circuits), k)):
             stop = min(start + k, len(circuits))
@@ -670,7 +671,7 @@ class Batch:
             "options": self._options,
             "qubit_names": self._qubit_names,
             "use_timeslot": self._use_timeslot,
-            "circuits_sha256": sha256_of(hashes),
+            "circuits_sha256": hashes.hexdigest(),
             "parameters_sha256": sha256_of([canonical_json(params)]),
         }
         self._make_groups([(a, b) for a, b, _ in prepared])
@@ -681,7 +682,7 @@ class Batch:
             self._journal.spec(self.spec)
 
     async def _prepare_range(
-        self, circuits: Sequence[QuantumCircuit], start: int, stop: int, hashes: list[bytes]
+        self, circuits: Sequence[QuantumCircuit], start: int, stop: int, hashes: ChunkHash
     ) -> list[tuple[int, int, PreparedJob]]:
         """Convert circuits ``start:stop`` into one job, or several if the body would be too large."""
         job = await self._client.prepare(
@@ -694,7 +695,8 @@ class Batch:
                 *await self._prepare_range(circuits, start, mid, hashes),
                 *await self._prepare_range(circuits, mid, stop, hashes),
             ]
-        hashes.extend(encoded)
+        for chunk in encoded:
+            hashes.update(chunk)
         return [(start, stop, job)]
 
     async def _setup_resume(self) -> None:
@@ -717,13 +719,13 @@ class Batch:
                 raise JournalError(
                     f"The journal {self._journal_path} is for {spec['circuits']} circuits; {len(circuits)} were passed."
                 )
-            hashes: list[bytes] = []
+            hashes = ChunkHash()
             for n, group in enumerate(self._groups):
                 parts = await self._prepare_range(circuits, group.start, group.stop, hashes)
                 group.prepared = parts[0][2] if len(parts) == 1 else None
                 if n % _PREPARE_YIELD_EVERY == _PREPARE_YIELD_EVERY - 1:
                     await anyio.lowlevel.checkpoint()
-            if sha256_of(hashes) != spec.get("circuits_sha256"):
+            if hashes.hexdigest() != spec.get("circuits_sha256"):
                 raise JournalError(
                     f"The circuits passed differ from the ones journaled in {self._journal_path} (hash mismatch); "
                     "pass the original circuits, or none to only collect the recorded jobs."
