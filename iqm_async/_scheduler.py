@@ -26,7 +26,11 @@ Where the budget goes (IQM protocol §8.3, §9):
   finished and are polled at once. So the head of the queue is polled soon, the rest rarely, and
   the chain corrects itself after a wrong guess at the cost of one poll;
 * the scheduler learns how long a job takes to execute (from the server's timeline of completed
-  jobs) and never polls a queued job before the jobs ahead of it can have finished.
+  jobs) and never polls a queued job before the jobs ahead of it can have finished;
+* when it knows the request rate the budget allows (``read_rate``), queued jobs behind the head
+  together spend at most :data:`WAITING_SHARE` of it: the interval per queue position grows with
+  the logarithm of the number of queued jobs, and the cap with their number. Ten thousand queued
+  jobs then cost a quarter of the budget, not all of it, and the head of the queue is unaffected.
 
 Clock and sleep are injected (the client's), so tests drive it without the wall clock.
 """
@@ -34,6 +38,7 @@ Clock and sleep are injected (the client's), so tests drive it without the wall 
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
@@ -53,6 +58,12 @@ _HINT_DELAY = 0.05
 
 _HINT_SCAN = 8
 """Live jobs looked at, in registration order, for the one next in line after a completion."""
+
+WAITING_SHARE = 0.25
+"""Most of the allowed request rate that polls of queued jobs behind the head may use together."""
+
+READ_COST = 10
+"""Units one status read costs (IQM protocol §9)."""
 
 _LEARN_WEIGHT = 0.3
 """Weight of the newest observation in the running estimate of a job's execution time."""
@@ -132,6 +143,7 @@ class PollScheduler:
         policy: the client's poll policy, used for each job's :class:`PollSchedule`.
         clock: monotonic clock in seconds (injected in tests).
         sleep: awaitable sleep (injected in tests; it may return without the clock moving).
+        read_rate: units per second the request budget allows now, or None when unlimited.
     """
 
     def __init__(
@@ -140,8 +152,10 @@ class PollScheduler:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        read_rate: Callable[[], float | None] = lambda: None,
     ):
         self._policy = policy
+        self._read_rate = read_rate
         self._clock = clock
         self._sleep = sleep
         self._heap: list[tuple[float, int, Entry]] = []
@@ -154,6 +168,7 @@ class PollScheduler:
         self._by_key: dict[str, list[Entry]] = {}
         self._job_seconds: float | None = None
         self._processing = 0  # live entries last seen processing
+        self._waiting = 0  # live entries last seen waiting
         self.stats = SchedulerStats()
 
     @property
@@ -279,6 +294,7 @@ class PollScheduler:
 
     def _set_status(self, entry: Entry, status: str | None) -> None:
         self._processing += (status == "processing") - (entry.status == "processing")
+        self._waiting += (status == "waiting") - (entry.status == "waiting")
         entry.status = status
 
     def _delay(self, entry: Entry, job: JobData, now: float) -> float:
@@ -290,9 +306,19 @@ class PollScheduler:
             # One of our jobs runs, so this one is behind it: the completion hint will call it in turn.
             return max(delay, cap)
         position = job.queue_position
-        if position and self._job_seconds is not None:
-            # The jobs ahead must execute first: no point asking before they can have finished.
-            delay = max(delay, min(position * self._job_seconds, cap))
+        if not position:
+            return delay  # the head of the queue: as the poll policy says
+        per_position = self._job_seconds or 0.0  # the jobs ahead must execute first
+        rate = self._read_rate()
+        if rate:
+            # Keep all W queued jobs' polls within a share of the budget: with an interval of p·u at
+            # position p the positions below the cap poll Σ 1/(p·u) ≈ ln(W)/u times a second, those at
+            # the cap at most W/cap; each term gets half of the share.
+            allowed = WAITING_SHARE * rate / READ_COST  # polls per second
+            per_position = max(per_position, 2 * math.log1p(self._waiting) / allowed)
+            cap = max(cap, 2 * self._waiting / allowed)
+        if per_position:
+            delay = max(delay, min(position * per_position, cap))
         return delay
 
     def _learn(self, job: JobData) -> None:

@@ -146,7 +146,14 @@ def scheduler_for(client: AsyncIQMClient) -> PollScheduler:
     """Return the client's one poll scheduler, shared by all its batches (created on first use)."""
     scheduler = _SCHEDULERS.get(client)
     if scheduler is None:
-        scheduler = PollScheduler(client.poll_policy, clock=client.clock, sleep=client.sleep)
+        budget = client.transport.budget
+        window = DEFAULT_RATE_LIMIT_POLICY.window_seconds  # IQM does not send its window length
+
+        def read_rate() -> float | None:
+            limit = budget.limit
+            return None if limit is None else limit * (1 - DEFAULT_RATE_LIMIT_POLICY.low_water_fraction) / window
+
+        scheduler = PollScheduler(client.poll_policy, clock=client.clock, sleep=client.sleep, read_rate=read_rate)
         _SCHEDULERS[client] = scheduler
     return scheduler
 

@@ -293,3 +293,24 @@ def test_execution_seconds_reads_the_station_steps() -> None:
     ]
     assert execution_seconds(job("j", "completed", timeline=tl)) == pytest.approx(2.5)
     assert execution_seconds(job("j", "completed", timeline=tl[:2])) is None
+
+
+def test_many_queued_jobs_together_stay_within_their_share_of_the_budget() -> None:
+    from iqm_async._scheduler import READ_COST, WAITING_SHARE
+
+    rate = 180.0  # units per second the budget allows
+    sched = PollScheduler(P, clock=lambda: 0.0, sleep=anyio.sleep, read_rate=lambda: rate)
+    sink = sched.open_sink()
+    fetch = Fake(VirtualTime(), {}).fetch("unused")
+    entries = [sched.track(sink, f"j{i}", fetch, initial=job(f"j{i}", qpos=i)) for i in range(2000)]
+    for i, entry in enumerate(entries):  # every job polled once more, now that all 2000 are known
+        sched.observed(entry, job(f"j{i}", qpos=i))
+    delays = [e.due for e in entries]
+    assert delays[0] == pytest.approx(P.first_delay * P.factor)  # the head of the queue as the policy says
+    assert delays[-1] > 10 * CAP  # deep in a long queue: far beyond the fixed cap
+    polls_per_second = sum(1 / d for d in delays[1:])
+    assert polls_per_second * READ_COST <= WAITING_SHARE * rate * 1.05
+    sched.close_sink(sink)
+    unlimited = PollScheduler(P, clock=lambda: 0.0, sleep=anyio.sleep)
+    deep = unlimited.track(unlimited.open_sink(), "d", fetch, initial=job("d", qpos=2000))
+    assert deep.due == pytest.approx(P.max_queued_interval)  # no budget known: the policy's cap
