@@ -23,6 +23,7 @@ from ._config import (
     RetryPolicy,
 )
 from ._version import __version__
+from .batch import Batch, Outcome
 from .client import AsyncIQMClient, PreparedJob
 from .errors import (
     APIStatusError,
@@ -44,8 +45,10 @@ from .errors import (
     JobError,
     JobFailedError,
     JobTimeoutError,
+    JournalError,
     MalformedResponseError,
     NotFoundError,
+    NotSubmittedError,
     OperationTimeoutError,
     RateLimitError,
     RequestTimeoutError,
@@ -71,6 +74,7 @@ __all__ = [
     "AsyncJob",
     "AuthenticationError",
     "BadGatewayError",
+    "Batch",
     "BatchError",
     "BatchPolicy",
     "CircuitResult",
@@ -89,9 +93,12 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
+    "NotSubmittedError",
     "OperationTimeoutError",
+    "Outcome",
     "PollPolicy",
     "PreparedJob",
     "RateLimitError",

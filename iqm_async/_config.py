@@ -123,9 +123,10 @@ class BatchPolicy:
     """How a batch groups circuits into jobs and bounds its concurrency."""
 
     max_in_flight: int = 64
-    """Most submissions under way at once."""
+    """Most jobs under way at once, from before their submit until their results are downloaded."""
     circuits_per_job: int | None = None
-    """Circuits grouped into one job; ``None`` puts each circuit in its own job."""
+    """Most circuits per job; ``None`` means ``batch.DEFAULT_CIRCUITS_PER_JOB`` (100). A job is also cut so
+    its request body stays under ``batch.MAX_JOB_BODY_BYTES``."""
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:

@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import IQMError
+from .errors import JournalError
 
 __all__ = [
     "JOURNAL_VERSION",
@@ -61,10 +61,6 @@ __all__ = [
 ]
 
 JOURNAL_VERSION = 1
-
-
-class JournalError(IQMError, ValueError):
-    """The journal is missing, corrupt, or does not match the circuits passed to resume."""
 
 
 def canonical_json(obj: Any) -> bytes:

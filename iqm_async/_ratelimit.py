@@ -55,7 +55,10 @@ class RequestBudget:
         self._clock = clock
         self._sleep = sleep
         self._limit: int | None = DOCUMENTED_QUOTA if policy.enabled else None
+        # Settled charges, dated by when their reply arrived (so in time order), and charges still in flight.
         self._log: deque[tuple[float, int]] = deque()
+        self._inflight: dict[int, int] = {}
+        self._next_token = 0
         self._spent = 0
         self._blocked_until = 0.0
         self._lock = anyio.Lock()
@@ -82,7 +85,7 @@ class RequestBudget:
             return wait
         self._expire(now)
         ceiling = self._ceiling()
-        if self._spent + cost <= ceiling or not self._log:
+        if self._spent + cost <= ceiling or self._spent == 0:
             return wait
         # Find when enough old entries leave the window for this request to fit.
         freed = 0
@@ -93,8 +96,13 @@ class RequestBudget:
                 return max(wait, stamp + self._policy.window_seconds + _EDGE_MARGIN - now)
         return max(wait, self._policy.window_seconds)
 
-    async def acquire(self, cost: int) -> None:
-        """Wait until a request of ``cost`` units fits in the budget, then charge it."""
+    async def acquire(self, cost: int) -> int:
+        """Wait until a request of ``cost`` units fits in the budget, charge it, and return its token.
+
+        The charge counts as in flight until :meth:`settle` is called with the token when the reply (or
+        the error) arrives: the server charges a request when it *arrives*, which can be later than
+        this admission, so only a reply dates the charge safely.
+        """
         async with self._lock:  # FIFO: requests are admitted in the order they asked
             now = self._clock()
             while True:
@@ -107,10 +115,22 @@ class RequestBudget:
                 # Trust a completed sleep even if the clock says less time passed (an injected sleep,
                 # or a coarse clock): otherwise the loop would spin until the clock catches up.
                 now = max(self._clock(), now + delay)
-            if self._limit is not None:
-                self._log.append((now, cost))
-                self._spent += cost
             self.stats.acquired += 1
+            self._next_token += 1
+            if self._limit is not None:
+                self._inflight[self._next_token] = cost
+                self._spent += cost
+            return self._next_token
+
+    def settle(self, token: int) -> None:
+        """Date the charge of ``token`` by now, when its reply arrived; it leaves the window from then on."""
+        cost = self._inflight.pop(token, None)
+        if cost is None:
+            return
+        when = self._clock()
+        if self._log and self._log[-1][0] > when:
+            when = self._log[-1][0]  # keep the log in time order even with a clock that steps back
+        self._log.append((when, cost))
 
     def observe(self, limit: str | None, remaining: str | None) -> None:
         """Update the budget from a reply's ``RateLimit-Limit`` and ``RateLimit-Remaining`` headers."""
@@ -119,6 +139,7 @@ class RequestBudget:
         if limit is None:
             self._limit = None  # this server does not rate-limit
             self._log.clear()
+            self._inflight.clear()
             self._spent = 0
             return
         try:

@@ -160,8 +160,11 @@ class Transport:
         try:
             async for attempt in retrying:
                 with attempt:
-                    await self.budget.acquire(cost)
-                    response = await self._send(method, path, body, params, job_id)
+                    charge = await self.budget.acquire(cost)
+                    try:
+                        response = await self._send(method, path, body, params, job_id)
+                    finally:
+                        self.budget.settle(charge)
                     return parse(response)
         except (TransportError, ServerError, MalformedResponseError) as exc:
             if kind == "submit" and not isinstance(exc, NotSentError):

@@ -75,6 +75,7 @@ from .errors import (
     BatchError,
     IQMError,
     JobTimeoutError,
+    NotSubmittedError,
     RateLimitError,
     SubmissionUnknownError,
     error_from_response,
@@ -125,18 +126,6 @@ CANCEL_CONCURRENCY = 16
 
 _PREPARE_YIELD_EVERY = 32
 """Groups converted between two checkpoints, so a large batch does not starve the event loop."""
-
-
-class NotSubmittedError(IQMError):
-    """A batch item was never submitted: the batch was cancelled or timed out first, or the journal has no job for it.
-
-    ``reason`` is ``"cancelled"``, ``"timeout"`` or ``"not_in_journal"``. Nothing was created on the server
-    for it; resuming the journal with the circuits submits it.
-    """
-
-    def __init__(self, message: str, *, reason: Literal["cancelled", "timeout", "not_in_journal"]):
-        super().__init__(message)
-        self.reason = reason
 
 
 _SCHEDULERS: weakref.WeakKeyDictionary[AsyncIQMClient, PollScheduler] = weakref.WeakKeyDictionary()
@@ -739,7 +728,12 @@ class Batch:
                 )
         for group, record in zip(self._groups, contents.groups):
             if record.job_id is not None:
-                group.job = client.job(record.job_id)
+                known = group.prepared
+                group.job = (
+                    client.job(record.job_id)
+                    if known is None
+                    else client.job(record.job_id, definition=known.definition, registers=known.registers)
+                )
                 group.prepared = None
             elif record.unknown_message is not None:
                 group.prepared = None

@@ -408,11 +408,23 @@ class AsyncIQMClient:
         logger.info("submitted job %s (%d circuits)", data.id, len(prepared.definition.circuits))
         return AsyncJob(self, data.id, definition=prepared.definition, registers=prepared.registers, job_data=data)
 
-    def job(self, job_id: str) -> AsyncJob:
-        """Re-attach to an existing job by id (for example from another process)."""
+    def job(
+        self,
+        job_id: str,
+        *,
+        definition: CircuitJobDefinition | None = None,
+        registers: Sequence[Sequence[tuple[str, int]]] | None = None,
+    ) -> AsyncJob:
+        """Re-attach to an existing job by id (for example from another process).
+
+        Args:
+            job_id: the job's UUID.
+            definition: the job's definition when the caller still has it (saves fetching the payload).
+            registers: the circuits' register layouts, so results keep registers that were never measured.
+        """
         from .job import AsyncJob
 
-        return AsyncJob(self, _uuid_arg(job_id, "job id"))
+        return AsyncJob(self, _uuid_arg(job_id, "job id"), definition=definition, registers=registers)
 
     # ---------------------------------------------------------------- batches (see iqm_async.batch)
 

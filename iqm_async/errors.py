@@ -31,7 +31,9 @@ names of IQM's own client, so ``except NotFoundError`` keeps working after a swi
     │   ├── JobFailedError(.errors)             the job ended ``failed`` on the server
     │   ├── JobCancelledError                   the job ended ``cancelled``
     │   └── JobTimeoutError(.timeout_seconds)   the local wait gave up; the job was left running
-    └── BatchError(.failures)                   some items of a batch failed; the others are kept
+    ├── BatchError(.failures)                   some items of a batch failed; the others are kept
+    ├── NotSubmittedError(.reason)              a batch item was never submitted (cancelled, timeout, journal)
+    └── JournalError (ValueError)               a batch journal is missing, corrupt or does not match
 
 ``OperationTimeoutError`` is IQM's name for every timeout; :class:`RequestTimeoutError`,
 :class:`GatewayTimeoutError` and :class:`JobTimeoutError` all derive from it.
@@ -43,7 +45,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "APIStatusError",
@@ -65,8 +67,10 @@ __all__ = [
     "JobError",
     "JobFailedError",
     "JobTimeoutError",
+    "JournalError",
     "MalformedResponseError",
     "NotFoundError",
+    "NotSubmittedError",
     "OperationTimeoutError",
     "RateLimitError",
     "RequestTimeoutError",
@@ -252,6 +256,22 @@ class BatchError(IQMError):
         super().__init__(message)
         self.failures = list(failures)
         self.results = list(results)
+
+
+class NotSubmittedError(IQMError):
+    """A batch item was never submitted: the batch was cancelled or timed out first, or the journal has no job for it.
+
+    ``reason`` is ``"cancelled"``, ``"timeout"`` or ``"not_in_journal"``. Nothing was created on the server
+    for it; resuming the journal with the circuits submits it.
+    """
+
+    def __init__(self, message: str, *, reason: Literal["cancelled", "timeout", "not_in_journal"]):
+        super().__init__(message)
+        self.reason = reason
+
+
+class JournalError(IQMError, ValueError):
+    """A batch journal is missing, corrupt, or does not match the circuits passed to resume."""
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

@@ -95,7 +95,7 @@ class AsyncJob:
         self._data = job_data
         self._formatted: list[CircuitResult] | None = None
         self._result: Result | None = None
-        self._lock = anyio.Lock()
+        self._lock: anyio.Lock | None = None  # made on first use: a batch tracks thousands of jobs
 
     def __repr__(self) -> str:
         status = self._data.status if self._data is not None else "unknown"
@@ -201,6 +201,8 @@ class AsyncJob:
         if self._formatted is not None:
             return self._formatted
         data = await self.wait_async(timeout_seconds)
+        if self._lock is None:
+            self._lock = anyio.Lock()
         async with self._lock:
             if self._formatted is not None:
                 return self._formatted
