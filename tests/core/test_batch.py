@@ -35,27 +35,17 @@ from iqm_async.errors import (
 )
 from iqm_async.server.chip import build_dqa
 from iqm_async.server.config import ServerConfig
+from tests.helpers import pattern, pattern_outcome
 
 ROOT = "http://127.0.0.1:9"
 DQA = build_dqa(ServerConfig(qubits=5)).to_json()
 QCS = {"quantum_computers": [{"id": str(uuid.UUID(int=1)), "alias": "sim", "display_name": "Sim"}]}
 FAST = PollPolicy(first_delay=0.01, max_interval=0.05, per_queue_position=0.01, max_queued_interval=0.05)
 SHOTS = 4
-WIDTH = 3
-
-
-def pattern(i: int) -> QuantumCircuit:
-    """X on the qubits of the bits of i, then measure all: the counts are {format(i % 8, '03b'): SHOTS}."""
-    qc = QuantumCircuit(WIDTH, WIDTH, name=f"p{i}")
-    for q in range(WIDTH):
-        if (i >> q) & 1:
-            qc.x(q)
-    qc.measure(range(WIDTH), range(WIDTH))
-    return qc
 
 
 def expected(i: int) -> dict[str, int]:
-    return {format(i % 8, f"0{WIDTH}b"): SHOTS}
+    return {pattern_outcome(i): SHOTS}
 
 
 class FakeIQM:

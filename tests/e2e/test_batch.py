@@ -31,25 +31,15 @@ from iqm_async import (
 )
 from iqm_async.batch import NotSubmittedError, scheduler_for
 from iqm_async.server import RateLimitConfig, RunningServer, ServerConfig, serve_in_thread
+from tests.helpers import pattern, pattern_outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = PollPolicy(first_delay=0.02, max_interval=0.1, per_queue_position=0.01, max_queued_interval=0.2)
 SHOTS = 8
-WIDTH = 3
-
-
-def pattern(i: int) -> QuantumCircuit:
-    """X on the qubits of the bits of i, then measure all: an ideal simulator gives one outcome."""
-    qc = QuantumCircuit(WIDTH, WIDTH, name=f"p{i}")
-    for q in range(WIDTH):
-        if (i >> q) & 1:
-            qc.x(q)
-    qc.measure(range(WIDTH), range(WIDTH))
-    return qc
 
 
 def expected(i: int) -> dict[str, int]:
-    return {format(i % 8, f"0{WIDTH}b"): SHOTS}
+    return {pattern_outcome(i): SHOTS}
 
 
 async def wait_for(server: RunningServer, predicate: Any, timeout: float = 20) -> None:

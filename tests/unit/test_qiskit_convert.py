@@ -6,7 +6,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,39 +16,13 @@ from qiskit.circuit import Clbit, Duration, Gate, Parameter
 from qiskit.circuit.classical import expr
 
 from iqm_async.errors import CircuitValidationError
-from iqm_async.models import CircuitJobDefinition, DynamicQuantumArchitecture, GateInfo, JobParameters
+from iqm_async.models import CircuitJobDefinition, JobParameters
 from iqm_async.qiskit_convert import circuit_to_wire, circuits_to_wire, qubit_names, registers_of
 from iqm_async.validation import validate_job
+from tests.helpers import CALSET, make_dqa
 
-CALSET = "26c5e70f-bea0-43af-bd37-6212ec7d04cb"
 NAMES = ["QB1", "QB2", "QB3"]
 HALF_PI = math.pi / 2
-
-
-def make_dqa(
-    qubits: Sequence[str],
-    cz: Iterable[tuple[str, str]] = (),
-    *,
-    resonators: Sequence[str] = (),
-    move: Iterable[tuple[str, str]] = (),
-    prx: Sequence[str] | None = None,
-    measure: Sequence[str] | None = None,
-) -> DynamicQuantumArchitecture:
-    """A DQA with one implementation per gate; prx, measure and cc_prx default to every qubit."""
-
-    def gate(impl: str, loci: Iterable[tuple[str, ...]]) -> GateInfo:
-        return GateInfo(implementations={impl: tuple(tuple(lc) for lc in loci)}, default_implementation=impl)
-
-    gates = {
-        "prx": gate("drag_gaussian", ((q,) for q in (qubits if prx is None else prx))),
-        "measure": gate("constant", ((q,) for q in (qubits if measure is None else measure))),
-        "cc_prx": gate("prx_composite", ((q,) for q in qubits)),
-        "cz": gate("tgss", cz),
-    }
-    move = list(move)
-    if move:
-        gates["move"] = gate("tgss_crf", move)
-    return DynamicQuantumArchitecture(CALSET, tuple(qubits), tuple(resonators), gates)
 
 
 def wire(qc: QuantumCircuit, names: Sequence[str] = NAMES) -> list[dict[str, Any]]:
