@@ -72,7 +72,7 @@ class _Reader:
     def has(self, key: str) -> bool:
         return key in self.obj and self.obj[key] is not None
 
-    def str_(self, key: str, default: str | type[_Missing] | None = None, *, optional: bool = False) -> Any:
+    def str_(self, key: str, default: str | None = None, *, optional: bool = False) -> Any:
         if key not in self.obj or self.obj[key] is None:
             if optional:
                 return default
@@ -136,10 +136,6 @@ class _Reader:
             return str(uuid.UUID(value))
         except ValueError:
             raise self.fail(key, "a UUID") from None
-
-
-class _Missing:
-    pass
 
 
 def _short(value: object) -> str:

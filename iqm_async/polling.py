@@ -95,13 +95,10 @@ async def poll_until_final(
     Has no deadline of its own: callers wrap it in ``anyio.fail_after`` (see ``AsyncJob.wait_async``).
     """
     schedule = PollSchedule(policy)
-    job = initial
-    if job is not None:
-        if job.is_final:
-            return job
-        await sleep(schedule.next_delay(job, clock()) if job is not None else schedule.first_delay)
-    else:
-        await sleep(schedule.first_delay)
+    if initial is not None and initial.is_final:
+        return initial
+    # The first observation always resets the schedule to its first (short) delay.
+    await sleep(schedule.first_delay if initial is None else schedule.next_delay(initial, clock()))
     while True:
         job = await fetch()
         if on_update is not None:
