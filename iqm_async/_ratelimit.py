@@ -69,6 +69,11 @@ class RequestBudget:
         """The quota being paced to, or None when pacing is off."""
         return self._limit
 
+    @property
+    def in_flight_units(self) -> int:
+        """Units charged to requests admitted but not yet answered (already counted against the window)."""
+        return sum(self._inflight.values())
+
     def _expire(self, now: float) -> None:
         horizon = now - self._policy.window_seconds - _EDGE_MARGIN
         while self._log and self._log[0][0] <= horizon:

@@ -898,7 +898,10 @@ class Batch:
         cost = DEFAULT_RATE_LIMIT_POLICY.costs["submit"]
         reserve = READ_RESERVE_FRACTION * (budget.limit or 0)
         for _ in range(3):  # bounded: an injected sleep need not move the clock
-            delay = budget.delay_for(int(cost * (1 + self._submits_pending) + reserve), self._client.clock())
+            # Submits already admitted by the budget are in its window (in flight): count only those not yet
+            # charged, or each in-flight submit would count twice and halve the submit rate.
+            uncharged = max(0, cost * self._submits_pending - budget.in_flight_units)
+            delay = budget.delay_for(int(cost + uncharged + reserve), self._client.clock())
             if delay <= 0:
                 return
             await self._client.sleep(delay)
