@@ -114,6 +114,8 @@ class AsyncJob:
     def _note(self, data: JobData) -> JobData:
         if self._data is None or not self._data.is_final:
             self._data = data
+            if self.client.ledger is not None:  # the job ledger writes only when something changed
+                self.client.ledger.note(data)
         return self._data
 
     async def refresh_async(self) -> JobData:
