@@ -39,6 +39,7 @@ from ._config import (
 )
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError, ValidationError
+from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
     JOB_OPTION_NAMES,
     CircuitJobDefinition,
@@ -51,11 +52,14 @@ from .models import (
 from .results import BitArray, parse_measurements_json
 
 if TYPE_CHECKING:
+    from datetime import date, datetime, timedelta
+
     import httpx
     from qiskit import QuantumCircuit
 
     from .batch import Batch
     from .job import AsyncJob
+    from .ledger import Ledger, LedgerEntry, UsageReport
 
 __all__ = ["AsyncIQMClient"]
 
@@ -94,6 +98,8 @@ class AsyncIQMClient:
         sleep: awaitable sleep used for backoff and polling (tests inject a recording one).
         signature: appended to the User-Agent.
         verify: TLS verification; on by default.
+        ledger: the local job ledger (:mod:`iqm_async.ledger`): a path, ``True`` for the default file,
+            ``False`` for none; default: ``IQM_ASYNC_LEDGER`` if set, else none.
 
     Raises:
         ClientConfigurationError: on a bad URL or token configuration, before anything is sent.
@@ -115,6 +121,7 @@ class AsyncIQMClient:
         clock: Callable[[], float] = time.monotonic,
         signature: str | None = None,
         verify: bool = True,
+        ledger: LedgerSpec = None,
     ):
         if timeout is not None and (
             isinstance(timeout, bool)
@@ -144,6 +151,8 @@ class AsyncIQMClient:
         self._qc: QuantumComputer | None = None
         self._dqa_cache: dict[str, DynamicQuantumArchitecture] = {}
         self._warned_statuses: set[tuple[str, str]] = set()
+        self.ledger: Ledger | None = open_ledger(ledger)
+        """The job ledger every job of this client is recorded in, or None."""
 
     def __repr__(self) -> str:
         return f"AsyncIQMClient(url={self.url!r}, quantum_computer={self._qc_name!r}, state={self._state.name.lower()})"
@@ -341,6 +350,7 @@ class AsyncIQMClient:
         *,
         qubit_names: Sequence[str] | None = None,
         use_timeslot: bool = False,
+        tags: str | Sequence[str] | None = None,
         **options: Any,
     ) -> AsyncJob:
         """Convert, validate and submit Qiskit circuits as one job; return its :class:`~iqm_async.AsyncJob`.
@@ -353,14 +363,15 @@ class AsyncIQMClient:
             shots: shots per circuit.
             qubit_names: physical name of each Qiskit qubit index; default: the DQA's qubits in order.
             use_timeslot: submit to the timeslot queue.
+            tags: your labels for the job, kept in the job ledger (see :meth:`jobs`, :meth:`usage`).
             options: job options of protocol §4.4 (``calibration_set_id``, ``heralding_mode``, …).
 
         Raises:
-            CircuitValidationError: for an unsupported gate, an off-chip qubit, bad shots or an unknown
-                option; nothing is sent.
+            CircuitValidationError: for an unsupported gate, an off-chip qubit, bad shots, a bad tag or an
+                unknown option; nothing is sent.
             SubmissionUnknownError: if the submit failed after the request was sent.
         """
-        prepared = await self.prepare(circuits, shots, qubit_names=qubit_names, **options)
+        prepared = await self.prepare(circuits, shots, qubit_names=qubit_names, tags=tags, **options)
         return await self.submit_prepared(prepared, use_timeslot=use_timeslot)
 
     async def prepare(
@@ -369,13 +380,15 @@ class AsyncIQMClient:
         shots: int = DEFAULT_SHOTS,
         *,
         qubit_names: Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
         **options: Any,
     ) -> PreparedJob:
-        """Convert and validate circuits into a job definition without sending it."""
+        """Convert and validate circuits into a job definition without sending it (``tags`` ride along)."""
         from .qiskit_convert import circuits_to_wire, registers_of
         from .qiskit_convert import qubit_names as default_qubit_names
         from .validation import validate_job
 
+        tag_tuple = normalize_tags(tags)
         unknown = set(options) - _JOB_OPTIONS
         if unknown:
             raise CircuitValidationError(
@@ -398,14 +411,28 @@ class AsyncIQMClient:
             raise CircuitValidationError(str(exc)) from None
         definition = CircuitJobDefinition(circuits=wire, parameters=params)
         validate_job(definition, dqa, error=CircuitValidationError)
-        return PreparedJob(definition, [registers_of(c) for c in circuit_list])
+        return PreparedJob(definition, [registers_of(c) for c in circuit_list], tag_tuple)
 
-    async def submit_prepared(self, prepared: PreparedJob, *, use_timeslot: bool = False) -> AsyncJob:
-        """Send a prepared job (E4) and return its :class:`~iqm_async.AsyncJob`."""
+    async def submit_prepared(
+        self, prepared: PreparedJob, *, use_timeslot: bool = False, batch_id: str | None = None
+    ) -> AsyncJob:
+        """Send a prepared job (E4), record it in the ledger (if any) and return its :class:`~iqm_async.AsyncJob`."""
         from .job import AsyncJob
 
         data = await self.submit_definition(prepared.definition, use_timeslot=use_timeslot)
         logger.info("submitted job %s (%d circuits)", data.id, len(prepared.definition.circuits))
+        if self.ledger is not None:
+            params = prepared.definition.parameters
+            self.ledger.record_submit(
+                data,
+                server_url=self.url,
+                quantum_computer=None if self._qc is None else self._qc.alias,
+                circuits=len(prepared.definition.circuits),
+                shots=params.shots,
+                tags=prepared.tags,
+                batch_id=batch_id,
+                calibration_set_id=params.calibration_set_id,
+            )
         return AsyncJob(self, data.id, definition=prepared.definition, registers=prepared.registers, job_data=data)
 
     def job(
@@ -440,6 +467,53 @@ class AsyncIQMClient:
 
         return Batch.resume(self, journal, **kwargs)
 
+    # ---------------------------------------------------------------- the job ledger (see iqm_async.ledger)
+
+    def _require_ledger(self) -> Ledger:
+        if self.ledger is None:
+            raise LedgerError(
+                "This client has no job ledger: pass ledger=True (or a path) to AsyncIQMClient, or set IQM_ASYNC_LEDGER."
+            )
+        return self.ledger
+
+    async def jobs(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        since: datetime | date | timedelta | str | None = None,
+        limit: int | None = None,
+        refresh: bool = False,
+    ) -> list[LedgerEntry]:
+        """List this server's jobs from the ledger, newest first; ``refresh=True`` first re-reads unfinished ones.
+
+        Args:
+            status: an IQM status, several, or ``"unfinished"`` / ``"final"``.
+            tags: only jobs carrying all of these tags.
+            since: only jobs submitted since then (datetime, date, timedelta ago, or ISO-8601 text).
+            limit: at most this many.
+            refresh: ask the server for the status of every matching unfinished job first (one E5 each).
+
+        Raises:
+            LedgerError: the client has no ledger, or it cannot be read.
+        """
+        ledger = self._require_ledger()
+        entries = ledger.jobs(status=status, tags=tags, since=since, limit=limit, server_url=self.url)
+        stale = [e.job_id for e in entries if not e.is_final] if refresh else []
+        if not stale:
+            return entries
+        for job_id in stale:
+            ledger.note(await self.job_data(job_id))
+        return ledger.jobs(status=status, tags=tags, since=since, limit=limit, server_url=self.url)
+
+    def usage(self, *, since: datetime | date | timedelta | str | None = None) -> UsageReport:
+        """Sum the QPU seconds of this server's recorded jobs by quantum computer and by tag.
+
+        Raises:
+            LedgerError: the client has no ledger, or it cannot be read.
+        """
+        return self._require_ledger().usage(since=since, server_url=self.url)
+
     # ---------------------------------------------------------------- helpers
 
     def _warn_unknown_status(self, job: JobData) -> None:
@@ -452,10 +526,13 @@ class AsyncIQMClient:
 
 
 class PreparedJob:
-    """A validated job definition with the circuits' register layouts, ready to send."""
+    """A validated job definition with the circuits' register layouts (and the job's tags), ready to send."""
 
-    __slots__ = ("definition", "registers")
+    __slots__ = ("definition", "registers", "tags")
 
-    def __init__(self, definition: CircuitJobDefinition, registers: list[list[tuple[str, int]]]):
+    def __init__(
+        self, definition: CircuitJobDefinition, registers: list[list[tuple[str, int]]], tags: tuple[str, ...] = ()
+    ):
         self.definition = definition
         self.registers = registers
+        self.tags = tags
