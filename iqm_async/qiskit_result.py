@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from qiskit.result import Result
+from qiskit.result import Counts, Result
+from qiskit.result.models import MeasLevel
 
 from .models import Circuit, JobParameters, TimelineEntry
 from .results import BitArray, CircuitResult, format_circuit
 
-__all__ = ["ResultParameters", "build_result", "format_job"]
+__all__ = ["FormattedResult", "ResultParameters", "build_result", "format_job"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def build_result(
                 "calibration_set_id": calset,
             }
         )
-    return Result.from_dict(
+    result = FormattedResult.from_dict(
         {
             "backend_name": backend_name,
             "backend_version": "",
@@ -108,3 +109,71 @@ def build_result(
             "timeline": list(timeline),
         }
     )
+    result.remember_formatted(formatted)
+    return result
+
+
+class _Counts(Counts):  # type: ignore[misc]  # qiskit is untyped
+    """``Counts`` built from forms formatted once; ``int_raw`` (rarely read) is derived on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "int_raw":
+            hex_raw = self.__dict__.get("hex_raw")
+            if hex_raw is not None:
+                value = {int(key, 16): count for key, count in hex_raw.items()}
+                self.__dict__["int_raw"] = value
+                return value
+        raise AttributeError(name)
+
+
+class FormattedResult(Result):  # type: ignore[misc]  # qiskit is untyped
+    """A ``Result`` whose ``get_counts()``/``get_memory()`` return the bitstrings formatted once at download.
+
+    Qiskit's ``Result`` re-formats the hex ``data.counts``/``data.memory`` into spaced bitstrings on
+    every call (the hex stays there for ``BackendSamplerV2``). This subclass keeps the binary forms
+    formatted with the results beside them and answers from those, so the calls cost a copy. If an
+    experiment's ``data.counts``/``data.memory`` is replaced after the fact, it is formatted from the
+    data again, exactly as Qiskit does.
+    """
+
+    def remember_formatted(self, formatted: Sequence[CircuitResult]) -> None:
+        """Keep each experiment's formatted forms, keyed by the experiment object they belong to."""
+        forms = {id(exp): (exp, fc) for exp, fc in zip(self.results or [], formatted)}
+        self.__dict__["_iqm_forms"] = forms
+
+    def _form(self, key: Any) -> tuple[Any, CircuitResult | None]:
+        exp = self._get_experiment(key)
+        forms = self.__dict__.get("_iqm_forms")
+        entry = None if forms is None else forms.get(id(exp))
+        return exp, (entry[1] if entry is not None and entry[0] is exp else None)
+
+    def get_counts(self, experiment: Any = None) -> Any:
+        """Return counts as Qiskit's ``Result.get_counts`` does, from the forms formatted at download."""
+        keys: Sequence[Any] = range(len(self.results)) if experiment is None else [experiment]
+        out: list[Any] = []
+        for key in keys:
+            exp, fc = self._form(key)
+            data = getattr(exp, "data", None)
+            if fc is None or getattr(data, "counts", None) is not fc.hex_counts:
+                out.append(super().get_counts(key))
+                continue
+            counts = _Counts.__new__(_Counts)
+            dict.update(counts, fc.counts)
+            counts.hex_raw = dict(fc.hex_counts)
+            counts.creg_sizes = fc.creg_sizes
+            counts.memory_slots = fc.memory_slots
+            counts.time_taken = None
+            out.append(counts)
+        return out[0] if len(out) == 1 else out
+
+    def get_memory(self, experiment: Any = None) -> Any:
+        """Return per-shot bitstrings as Qiskit's ``Result.get_memory`` does, from the forms formatted at download."""
+        exp, fc = self._form(experiment)
+        data = getattr(exp, "data", None)
+        if (
+            fc is None
+            or getattr(data, "memory", None) is not fc.hex_memory
+            or getattr(exp, "meas_level", MeasLevel.CLASSIFIED) != MeasLevel.CLASSIFIED
+        ):
+            return super().get_memory(experiment)
+        return list(fc.memory)
