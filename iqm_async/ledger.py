@@ -71,7 +71,7 @@ def default_ledger_path() -> Path:
 
     The data directory follows each platform's convention: ``$XDG_DATA_HOME`` (default
     ``~/.local/share``) on Linux and other Unixes, ``~/Library/Application Support`` on macOS and
-    ``%LOCALAPPDATA%`` (default ``~\\AppData\\Local``) on Windows.
+    ``%LOCALAPPDATA%`` (default ``AppData/Local`` in the home directory) on Windows.
     """
     home = Path.home()
     if sys.platform == "win32":
@@ -120,7 +120,12 @@ def normalize_tags(tags: str | Iterable[str] | None) -> tuple[str, ...]:
     """
     if tags is None:
         return ()
-    items = [tags] if isinstance(tags, str) else list(tags)
+    if isinstance(tags, str):
+        items: list[object] = [tags]
+    elif isinstance(tags, Iterable) and not isinstance(tags, (bytes, dict)):
+        items = list(tags)
+    else:
+        items = [tags]
     out: list[str] = []
     for tag in items:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > _MAX_TAG_LENGTH:
@@ -353,9 +358,7 @@ class Ledger:
             return self._conn
         # A connection inherited over fork() must never be used by the child: open a fresh one.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
