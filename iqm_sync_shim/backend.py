@@ -262,7 +262,8 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
                 (an object or mapping with the fields below) and the job options of protocol §4.4
                 (``max_circuit_duration_over_t2``, ``heralding_mode``, ``move_gate_validation``,
                 ``move_gate_frame_tracking``, ``active_reset_cycles``, ``dd_mode``, ``dd_strategy``,
-                ``qubit_mapping``) are used; anything else gives ``UserWarning("Unknown backend
+                ``qubit_mapping``) are used, and ``tags`` (labels kept in ``job.metadata["tags"]`` and the
+                job ledger); anything else gives ``UserWarning("Unknown backend
                 option(s): …")``.
 
         Raises:
@@ -277,7 +278,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         callback = options.pop("circuit_callback", None)
         index_to_name = options.pop("qubit_index_to_name", None)
         job_options = _compilation_options(options.pop("circuit_compilation_options", None))
-        for key in (*_COMPILATION_OPTIONS, "qubit_mapping"):
+        for key in (*_COMPILATION_OPTIONS, "qubit_mapping", "tags"):
             if key in options:
                 job_options[key] = options.pop(key)
         unknown = {k: v for k, v in options.items() if k not in _IGNORED_OPTIONS}
@@ -302,7 +303,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
                         stacklevel=2,
                     )
         core, prepared = runner.run(_submit, client, circuits, shots, names, calset, use_timeslot, job_options)
-        job = IQMJob(self, core.job_id, timeout_seconds=timeout_seconds)
+        job = IQMJob(self, core.job_id, timeout_seconds=timeout_seconds, tags=list(prepared.tags))
         job._attach(core, prepared)
         return job
 

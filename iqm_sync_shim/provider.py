@@ -36,6 +36,11 @@ from iqm_async.models import DynamicQuantumArchitecture
 from ._runner import PortalRunner, get_runner
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import date, datetime, timedelta
+
+    from iqm_async.ledger import LedgerEntry, UsageReport
+
     from .backend import IQMBackend
 
 __all__ = ["IQMProvider"]
@@ -188,6 +193,31 @@ class IQMProvider:
         if name is not None and name != backend_name:
             raise QiskitBackendNotFoundError(f"No backend named {name!r}; this provider serves {backend_name!r}.")
         return IQMBackend(self, dqa, name=backend_name, use_default_calibration_set=calset is None)
+
+    # ------------------------------------------------------------------ the job ledger
+
+    def jobs(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        tags: str | Sequence[str] | None = None,
+        since: datetime | date | timedelta | str | None = None,
+        limit: int | None = None,
+        refresh: bool = False,
+    ) -> list[LedgerEntry]:
+        """List this server's jobs from the job ledger (``ledger=`` / ``IQM_ASYNC_LEDGER``), newest first.
+
+        See :meth:`iqm_async.AsyncIQMClient.jobs` for the filters; ``refresh=True`` re-reads unfinished jobs.
+        """
+        runner, client = self._core()
+        return runner.run(
+            lambda c: c.jobs(status=status, tags=tags, since=since, limit=limit, refresh=refresh), client
+        )
+
+    def usage(self, *, since: datetime | date | timedelta | str | None = None) -> UsageReport:
+        """Sum the QPU seconds of this server's recorded jobs by quantum computer and tag (from the ledger)."""
+        _, client = self._core()
+        return client.usage(since=since)
 
 
 async def _load_backend(client: AsyncIQMClient, calset: str | None) -> tuple[DynamicQuantumArchitecture, str]:
