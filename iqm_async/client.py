@@ -14,13 +14,15 @@ budget) that every job and batch created from it shares. It starts no threads.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import logging
 import math
+import numbers
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -384,7 +386,7 @@ class AsyncIQMClient:
         **options: Any,
     ) -> PreparedJob:
         """Convert and validate circuits into a job definition without sending it (``tags`` ride along)."""
-        from .qiskit_convert import circuits_to_wire, registers_of
+        from .qiskit_convert import check_qubit_names, circuits_to_wire, registers_of
         from .qiskit_convert import qubit_names as default_qubit_names
         from .validation import validate_job
 
@@ -392,16 +394,16 @@ class AsyncIQMClient:
         unknown = set(options) - _JOB_OPTIONS
         if unknown:
             raise CircuitValidationError(
-                f"Unknown job option(s) {sorted(unknown)}; allowed: {sorted(_JOB_OPTIONS)} and shots."
+                f"Unknown job option(s) {sorted(unknown)}{_suggest(unknown, _JOB_OPTIONS | {'shots'})}; "
+                f"allowed: {sorted(_JOB_OPTIONS)} and shots."
             )
-        if isinstance(shots, bool) or not isinstance(shots, int) or shots <= 0:
-            raise CircuitValidationError(f"shots must be a positive integer, got {shots!r}")
+        shots = _shots_arg(shots)
         if shots > MAX_SHOTS:
             raise CircuitValidationError(f"shots must be at most {MAX_SHOTS}, got {shots}")
         calset = options.pop("calibration_set_id", None)
         dqa = await self.dynamic_architecture(calset)
-        names = list(qubit_names) if qubit_names is not None else default_qubit_names(dqa)
-        circuit_list = list(circuits) if isinstance(circuits, Sequence) else [circuits]
+        names = check_qubit_names(qubit_names) if qubit_names is not None else default_qubit_names(dqa)
+        circuit_list = _circuit_list(circuits)
         if not circuit_list:
             raise CircuitValidationError("The job must contain at least one circuit.")
         wire = circuits_to_wire(circuit_list, names)
@@ -523,6 +525,36 @@ class AsyncIQMClient:
             self._warned_statuses.add((job.id, job.status))
             message = f"Job {job.id} has status {job.status!r}, unknown to this client; treating it as not finished."
             logger.warning(message)
+
+
+def _shots_arg(shots: object) -> int:
+    """Return ``shots`` as an int, accepting NumPy integers; refuse bools, floats and non-positive counts."""
+    if isinstance(shots, bool) or not isinstance(shots, numbers.Integral) or shots <= 0:
+        raise CircuitValidationError(f"shots must be a positive integer, got {shots!r}")
+    return int(shots)
+
+
+def _circuit_list(circuits: object) -> list[Any]:
+    """Return one circuit or any iterable of them (list, tuple, NumPy array, generator) as a list."""
+    from qiskit.circuit import QuantumCircuit
+
+    if isinstance(circuits, QuantumCircuit):
+        return [circuits]
+    if isinstance(circuits, (str, bytes, Mapping)) or not isinstance(circuits, Iterable):
+        raise CircuitValidationError(
+            f"circuits must be a QuantumCircuit or a sequence of them, got {type(circuits).__name__}"
+        )
+    return list(circuits)
+
+
+def _suggest(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the nearest known name of the first close miss, or ``""``."""
+    known = sorted(known)
+    for name in sorted(unknown):
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            return f" (did you mean {close[0]!r}?)"
+    return ""
 
 
 class PreparedJob:
