@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..devices.chips import chip_names
 from .config import LAYOUTS, RateLimitConfig, ServerConfig, is_loopback_host
 from .runner import bind_socket, build_uvicorn_server, url_for
 from .state import ServerState
@@ -27,6 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-remote",
         action="store_true",
         help="allow a --host that is not a loopback address (the server has no TLS; use with care)",
+    )
+    parser.add_argument(
+        "--chip",
+        action="append",
+        choices=chip_names(),
+        default=None,
+        metavar="NAME",
+        help=(
+            "quantum computer to serve, by chip shape: garnet (20-qubit crystal), emerald (54-qubit crystal), "
+            "sirius (16+1 star), deneb (6+1 star) or sim (--qubits/--layout, served as --alias); repeat to "
+            "serve several at once (default: sim)"
+        ),
     )
     parser.add_argument("--qubits", type=int, default=defaults.qubits, help="number of qubits (default: %(default)s)")
     parser.add_argument(
@@ -66,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-components",
         type=int,
         default=defaults.max_components,
-        help="largest number of components one circuit may use (default: %(default)s)",
+        help="largest number of interacting components one circuit may entangle (default: %(default)s)",
     )
     return parser
 
@@ -82,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             allow_remote=args.allow_remote,
+            chip=(args.chip or ["sim"])[0],
+            extra_chips=tuple((args.chip or ["sim"])[1:]),
             qubits=args.qubits,
             layout=args.layout,
             alias=args.alias,
@@ -103,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def announce() -> None:
         print(f"IQM server listening on {url}", flush=True)
+        aliases = [config.alias if name == "sim" else name for name in config.chips]
+        print(f"quantum computers: {', '.join(aliases)}", flush=True)
 
     server = build_uvicorn_server(ServerState(config), announce, handle_signals=True, configure_logging=True)
     try:

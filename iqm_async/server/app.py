@@ -314,7 +314,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def _routes(state: ServerState) -> list[Route]:
     config = state.config
-    alias = config.alias
+    computers = state.computers
 
     def qc_not_found(qc: str) -> Response:
         return error_response(404, f"Quantum computer {qc!r} not found", "quantum_computer_not_found")
@@ -323,15 +323,16 @@ def _routes(state: ServerState) -> list[Route]:
         return error_response(404, f"Job {job_id} not found", "job_not_found")
 
     async def quantum_computers(request: Request) -> Response:
-        return JSONResponse({"quantum_computers": [state.quantum_computer.to_json()]})
+        return JSONResponse({"quantum_computers": [c.quantum_computer.to_json() for c in computers.values()]})
 
     async def dynamic_architecture(request: Request) -> Response:
         qc = request.path_params["qc"]
         calset = request.path_params["calset"]
-        if qc != alias:
+        computer = computers.get(qc)
+        if computer is None:
             return qc_not_found(qc)
         if calset == "default":
-            dqa = state.dqa()
+            dqa = computer.dqa()
         else:
             try:
                 calset = str(uuid.UUID(calset))
@@ -339,21 +340,21 @@ def _routes(state: ServerState) -> list[Route]:
                 return error_response(
                     422, f"Calibration set id must be 'default' or a UUID, got {calset!r}", "validation_error"
                 )
-            dqa = state.dqa(calset)
+            dqa = computer.dqa(calset)
         if dqa is None:
             return error_response(404, f"Calibration set {calset} not found", "calibration_set_not_found")
         return JSONResponse(dqa.to_json())
 
     async def static_architectures(request: Request) -> Response:
-        qc = request.path_params["qc"]
-        if qc != alias:
-            return qc_not_found(qc)
-        return JSONResponse([state.sqa.to_json()])
+        computer = computers.get(request.path_params["qc"])
+        if computer is None:
+            return qc_not_found(request.path_params["qc"])
+        return JSONResponse([computer.sqa.to_json()])
 
     async def submit(request: Request) -> Response:
-        qc = request.path_params["qc"]
-        if qc != alias:
-            return qc_not_found(qc)
+        computer = computers.get(request.path_params["qc"])
+        if computer is None:
+            return qc_not_found(request.path_params["qc"])
         use_timeslot = request.query_params.get("use_timeslot", "false").lower() in ("true", "1")
         try:
             obj = json.loads(await request.body())
@@ -363,10 +364,10 @@ def _routes(state: ServerState) -> list[Route]:
             return error_response(400, "Request body must be a JSON object", "invalid_json")
         try:
             definition = CircuitJobDefinition.from_json(obj, error=ValidationError)
-            calset = definition.parameters.calibration_set_id or state.default_calibration_set_id
-            dqa = state.dqa(calset)
+            calset = definition.parameters.calibration_set_id or computer.default_calibration_set_id
+            dqa = computer.dqa(calset)
             if dqa is None:
-                raise ValidationError(f"Unknown calibration set {calset}")
+                raise ValidationError(f"Unknown calibration set {calset} for quantum computer {computer.alias!r}")
             if definition.parameters.shots > config.max_shots:
                 raise ValidationError(f"shots must be at most {config.max_shots}, got {definition.parameters.shots}")
             physical = validate(definition, dqa, config.max_components)
@@ -409,7 +410,7 @@ def _routes(state: ServerState) -> list[Route]:
 
     async def health(request: Request) -> Response:
         qc = request.path_params["qc"]
-        if qc != alias:
+        if qc not in computers:
             return qc_not_found(qc)
         return JSONResponse(
             {
@@ -425,14 +426,14 @@ def _routes(state: ServerState) -> list[Route]:
                 "name": "iqm_async.server",
                 "version": __version__,
                 "description": "IQM-compatible simulator server of iqm-async",
-                "quantum_computers": [alias],
+                "quantum_computers": list(computers),
                 "software_versions": _software_versions(),
             }
         )
 
     async def qc_about(request: Request) -> Response:
         qc = request.path_params["qc"]
-        if qc != alias:
+        if qc not in computers:
             return qc_not_found(qc)
         return JSONResponse({"version": __version__, "software_versions": _software_versions()})
 
@@ -495,8 +496,11 @@ def _control_routes(state: ServerState) -> list[Route]:
             body = json.loads(await request.body() or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("expected a JSON object")
+            alias = body.get("quantum_computer")
+            if alias is not None and alias not in state.computers:
+                raise ValueError(f"unknown quantum computer {alias!r}")
             cal_id = state.add_calibration_set(
-                body.get("calibration_set_id"), make_default=bool(body.get("make_default", False))
+                body.get("calibration_set_id"), make_default=bool(body.get("make_default", False)), alias=alias
             )
         except (ValueError, TypeError, AttributeError) as exc:
             return error_response(400, f"Invalid calibration set request: {exc}", "invalid_request")

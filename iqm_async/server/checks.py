@@ -18,7 +18,15 @@ from typing import Any
 from ..errors import ValidationError
 from ..models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction
 
-__all__ = ["KNOWN_INSTRUCTIONS", "apply_qubit_mapping", "fallback_validate", "shared_validator", "validate"]
+__all__ = [
+    "KNOWN_INSTRUCTIONS",
+    "apply_qubit_mapping",
+    "check_active_width",
+    "entangled_groups",
+    "fallback_validate",
+    "shared_validator",
+    "validate",
+]
 
 KNOWN_INSTRUCTIONS: frozenset[str] = frozenset({"prx", "cc_prx", "cz", "move", "measure", "reset", "barrier", "delay"})
 _GATES_WITH_LOCI = frozenset({"prx", "cc_prx", "cz", "move"})
@@ -70,12 +78,65 @@ def validate(
     shared = shared_validator()
     if shared is None:
         physical = apply_qubit_mapping(definition)
-        fallback_validate(physical, dqa, max_components)
-        return physical
-    # A circuit without measurements is valid on the wire (its results are empty, §7.3).
-    extra = {"require_measurements": False} if _accepts(shared, "require_measurements") else {}
-    shared(definition, dqa, max_components=max_components, error=ValidationError, **extra)
-    return apply_qubit_mapping(definition)
+        fallback_validate(physical, dqa, None)
+    else:
+        # A circuit without measurements is valid on the wire (its results are empty, §7.3).
+        extra = {"require_measurements": False} if _accepts(shared, "require_measurements") else {}
+        # The simulator's limit is the width of each entangled group, not the number of components touched.
+        shared(definition, dqa, max_components=None, error=ValidationError, **extra)
+        physical = apply_qubit_mapping(definition)
+    check_active_width(physical, max_components)
+    return physical
+
+
+def entangled_groups(circuit: Circuit) -> list[tuple[str, ...]]:
+    """Split the components a circuit touches into groups that never interact, largest first.
+
+    Two components share a group when a two-qubit gate (``cz``, ``move``) acts on both, or when a
+    ``cc_prx`` on one is conditioned on a measurement of the other. Groups evolve independently, so
+    the executor may simulate them one at a time.
+    """
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        parent.setdefault(c, c)
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+
+    for inst in circuit.instructions:
+        if inst.name in _NO_OP:
+            continue
+        for comp in inst.locus:
+            find(comp)
+        if inst.name in ("cz", "move"):
+            union(inst.locus[0], inst.locus[1])
+        elif inst.name == "cc_prx" and isinstance(inst.args.get("feedback_qubit"), str):
+            union(inst.locus[0], inst.args["feedback_qubit"])
+    groups: dict[str, list[str]] = {}
+    for comp in parent:
+        groups.setdefault(find(comp), []).append(comp)
+    return sorted((tuple(g) for g in groups.values()), key=len, reverse=True)
+
+
+def check_active_width(definition: CircuitJobDefinition, max_components: int | None) -> None:
+    """Refuse a circuit whose largest entangled group is wider than the simulator handles (``max_components``)."""
+    if max_components is None:
+        return
+    for circuit in definition.circuits:
+        groups = entangled_groups(circuit)
+        if groups and len(groups[0]) > max_components:
+            shown = ", ".join(groups[0][:6]) + (", …" if len(groups[0]) > 6 else "")
+            raise ValidationError(
+                f"circuit {circuit.name!r} entangles {len(groups[0])} components ({shown}); the simulator "
+                f"simulates at most {max_components} interacting components at once"
+            )
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -117,7 +178,9 @@ def _is_float(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def fallback_validate(definition: CircuitJobDefinition, dqa: DynamicQuantumArchitecture, max_components: int) -> None:
+def fallback_validate(
+    definition: CircuitJobDefinition, dqa: DynamicQuantumArchitecture, max_components: int | None
+) -> None:
     """Check the rules the executor depends on; used only while the shared validator is absent."""
     definition.parameters.check(ValidationError)
     if not definition.circuits:
@@ -137,7 +200,7 @@ def _check_circuit(
     components: frozenset[str],
     loci: dict[str, frozenset[tuple[str, ...]]],
     measurable: frozenset[str] | tuple[()],
-    max_components: int,
+    max_components: int | None,
 ) -> None:
     if not circuit.name:
         raise ValidationError("every circuit needs a non-empty name")
@@ -165,7 +228,7 @@ def _check_circuit(
                 raise ValidationError(
                     f"{where}: feedback_key {pair[0]!r} does not name an earlier measurement of {pair[1]!r}"
                 )
-    if len(used) > max_components:
+    if max_components is not None and len(used) > max_components:
         raise ValidationError(
             f"circuit {circuit.name!r} uses {len(used)} components; the simulator accepts at most {max_components}"
         )

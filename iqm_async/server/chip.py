@@ -1,17 +1,40 @@
-"""The simulated chip: qubit names, couplings, and the DQA/SQA the server reports for them."""
+"""The simulated chips: which quantum computers the server serves, and the DQA/SQA it reports for each."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from ..models import DynamicQuantumArchitecture, GateInfo, StaticQuantumArchitecture
-from .config import ServerConfig
+from ..devices.chips import ChipShape, chip, generic_chip
+from ..models import DynamicQuantumArchitecture, QuantumComputer, StaticQuantumArchitecture
+from .config import CHIP_SIM, ServerConfig
 
-__all__ = ["RESONATOR", "build_dqa", "build_sqa", "couplings", "qubit_names"]
+__all__ = [
+    "RESONATOR",
+    "ServedChip",
+    "build_dqa",
+    "build_sqa",
+    "couplings",
+    "qubit_names",
+    "served_chips",
+    "sim_shape",
+]
 
 RESONATOR = "COMP_R"
-"""Name of the computational resonator of the star layout."""
+"""Name of the computational resonator of the generic star layout."""
+
+
+@dataclass(frozen=True)
+class ServedChip:
+    """One quantum computer of the server: its E1 entry, its chip shape and its default calibration set."""
+
+    quantum_computer: QuantumComputer
+    shape: ChipShape
+    calibration_set_id: str
+
+    @property
+    def alias(self) -> str:
+        """The alias used as ``{qc}`` in every path."""
+        return self.quantum_computer.alias
 
 
 def qubit_names(n: int) -> tuple[str, ...]:
@@ -19,63 +42,38 @@ def qubit_names(n: int) -> tuple[str, ...]:
     return tuple(f"QB{i}" for i in range(1, n + 1))
 
 
-def _grid_shape(n: int) -> tuple[int, int]:
-    # Near-square: as many columns as the square root rounded up, rows filled in order (4 × 5 for 20).
-    cols = max(1, math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / cols)
-    return rows, cols
+def sim_shape(config: ServerConfig) -> ChipShape:
+    """Return the generic ``sim`` chip of the configuration (``qubits`` on ``layout``)."""
+    return generic_chip(
+        config.qubits, config.layout, name=config.alias, display_name=config.display_name, dut_label=config.dut_label
+    )
+
+
+def served_chips(config: ServerConfig) -> tuple[ServedChip, ...]:
+    """Return every quantum computer the configuration serves, the first (default) one first."""
+    out = []
+    for name in config.chips:
+        if name == CHIP_SIM:
+            shape = sim_shape(config)
+            qc = QuantumComputer(id=config.qc_id, alias=config.alias, display_name=config.display_name)
+            out.append(ServedChip(qc, shape, config.calibration_set_id))
+        else:
+            shape = chip(name)
+            qc = QuantumComputer(id=shape.qc_id, alias=shape.name, display_name=shape.display_name)
+            out.append(ServedChip(qc, shape, shape.calibration_set_id))
+    return tuple(out)
 
 
 def couplings(config: ServerConfig) -> tuple[tuple[str, str], ...]:
-    """Return the two-component couplings of the configured layout, in a stable order."""
-    names = qubit_names(config.qubits)
-    n = config.qubits
-    if config.layout == "line":
-        return tuple((names[i], names[i + 1]) for i in range(n - 1))
-    if config.layout == "star":
-        return tuple((q, RESONATOR) for q in names)
-    _, cols = _grid_shape(n)
-    pairs: list[tuple[str, str]] = []
-    for k in range(n):
-        if (k % cols) + 1 < cols and k + 1 < n:
-            pairs.append((names[k], names[k + 1]))
-        if k + cols < n:
-            pairs.append((names[k], names[k + cols]))
-    return tuple(pairs)
-
-
-def _gate(impl: str, loci: Sequence[tuple[str, ...]]) -> GateInfo:
-    return GateInfo(implementations={impl: tuple(loci)}, default_implementation=impl)
+    """Return the two-component couplings of the configured ``sim`` layout, in a stable order."""
+    return sim_shape(config).connectivity
 
 
 def build_dqa(config: ServerConfig, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture:
-    """Build the dynamic quantum architecture of the configured chip for one calibration set."""
-    names = qubit_names(config.qubits)
-    single = [(q,) for q in names]
-    pairs = list(couplings(config))
-    gates: dict[str, GateInfo] = {
-        "prx": _gate("drag_gaussian", single),
-        "cc_prx": _gate("prx_composite", single),
-        "cz": _gate("tgss", list(pairs)),
-        "measure": _gate("constant", single),
-    }
-    resonators: tuple[str, ...] = ()
-    if config.layout == "star":
-        resonators = (RESONATOR,)
-        gates["move"] = _gate("tgss_crf", list(pairs))
-    return DynamicQuantumArchitecture(
-        calibration_set_id=calibration_set_id or config.calibration_set_id,
-        qubits=names,
-        computational_resonators=resonators,
-        gates=gates,
-    )
+    """Build the dynamic quantum architecture of the configured ``sim`` chip for one calibration set."""
+    return sim_shape(config).dqa(calibration_set_id or config.calibration_set_id)
 
 
 def build_sqa(config: ServerConfig) -> StaticQuantumArchitecture:
-    """Build the static quantum architecture (chip layout) of the configured chip."""
-    return StaticQuantumArchitecture(
-        qubits=qubit_names(config.qubits),
-        computational_resonators=(RESONATOR,) if config.layout == "star" else (),
-        connectivity=couplings(config),
-        dut_label=config.dut_label,
-    )
+    """Build the static quantum architecture (chip layout) of the configured ``sim`` chip."""
+    return sim_shape(config).sqa()

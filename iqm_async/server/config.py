@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = [
+    "CHIP_SIM",
     "DEFAULT_CALIBRATION_SET_ID",
     "DEFAULT_DISPLAY_NAME",
     "DEFAULT_MAX_BODY_BYTES",
@@ -21,6 +22,9 @@ __all__ = [
     "ServerConfig",
     "is_loopback_host",
 ]
+
+CHIP_SIM = "sim"
+"""Chip name of the generic simulator chip, shaped by ``qubits`` and ``layout``."""
 
 Layout = Literal["square", "line", "star"]
 LAYOUTS: tuple[str, ...] = ("square", "line", "star")
@@ -109,8 +113,14 @@ class ServerConfig:
     """Address to bind; loopback unless ``allow_remote`` is set."""
     port: int = 0
     """Port to bind; 0 picks a free one, and the bound URL is reported."""
+    chip: str = CHIP_SIM
+    """Chip of the first quantum computer served: ``sim`` (shaped by ``qubits``/``layout``, served under ``alias``)
+    or a named shape of :mod:`iqm_async.devices.chips` (``garnet``, ``emerald``, ``sirius``, ``deneb``), served
+    under its own name."""
+    extra_chips: tuple[str, ...] = ()
+    """Further quantum computers served at the same time (E1 lists them all; clients pick one by alias)."""
     qubits: int = 20
-    """Number of qubits ``QB1…QBn``."""
+    """Number of qubits ``QB1…QBn`` of the ``sim`` chip."""
     layout: Layout = "square"
     """``square`` (near-square lattice, 4 × 5 for 20), ``line``, or ``star`` (``COMP_R`` with a MOVE to every qubit)."""
     alias: str = DEFAULT_QC_ALIAS
@@ -136,7 +146,11 @@ class ServerConfig:
     seed: int | None = None
     """Seed of the measurement RNG; ``None`` draws a random one, an integer makes outcomes reproducible."""
     max_components: int = 20
-    """Largest number of components one circuit may use (``422`` above it)."""
+    """Largest number of components one circuit may entangle (its active width, ``422`` above it).
+
+    The executor simulates only the components a circuit touches, and independent groups of them
+    separately, so a circuit may touch every qubit of a 54-qubit chip as long as no group of
+    components joined by two-qubit gates or classical feedback is larger than this."""
     max_shots: int = 1_000_000
     """Largest accepted ``shots`` (``422`` above it); keeps a typo from exhausting memory."""
     request_log_size: int = 100_000
@@ -160,6 +174,9 @@ class ServerConfig:
             raise ValueError(f"qubits must be a positive integer, got {self.qubits!r}")
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {self.layout!r}")
+        if isinstance(self.extra_chips, str) or not isinstance(self.extra_chips, tuple):
+            object.__setattr__(self, "extra_chips", tuple(_token_iter(self.extra_chips)))
+        _check_chips(self.chips, self.alias)
         if not self.alias or "/" in self.alias:
             raise ValueError(f"alias must be a non-empty path segment, got {self.alias!r}")
         _check_uuid("qc_id", self.qc_id)
@@ -182,9 +199,26 @@ class ServerConfig:
             raise ValueError(f"request_log_size must be non-negative, got {self.request_log_size!r}")
 
     @property
+    def chips(self) -> tuple[str, ...]:
+        """Every chip served, the first one first."""
+        return (self.chip, *self.extra_chips)
+
+    @property
     def auth_enabled(self) -> bool:
         """True when bearer tokens are checked."""
         return bool(self.tokens)
+
+
+def _check_chips(chips: tuple[str, ...], alias: str) -> None:
+    from ..devices.chips import chip_names
+
+    known = chip_names()
+    for name in chips:
+        if name not in known:
+            raise ValueError(f"unknown chip {name!r}; known chips: {list(known)}")
+    aliases = [alias if name == CHIP_SIM else name for name in chips]
+    if len(set(aliases)) != len(aliases):
+        raise ValueError(f"every quantum computer needs its own alias, got {aliases}")
 
 
 def _token_iter(tokens: object) -> Iterable[str]:

@@ -3,7 +3,9 @@
 One job runs at a time in one dedicated worker thread, so the event loop keeps answering status calls
 while Aer works. Circuits are built directly from AerSimulator-native gates (``r``, ``cz``, ``swap``,
 ``measure``, ``reset``, ``if_else``) over only the components a circuit uses, so nothing is
-transpiled; built circuits are cached because benchmarks submit the same small circuits many times.
+transpiled; components that never interact are simulated in separate parts (so a circuit touching
+all 54 qubits of a crystal costs only as much as its widest entangled group); built circuits are
+cached because benchmarks submit the same small circuits many times.
 
 Semantics (protocol §10.5): ``prx(θ, φ)`` is Qiskit's ``RGate(θ, φ)``; ``move`` swaps qubit and
 resonator; ``measure`` is a Z measurement (mid-circuit allowed); ``cc_prx`` applies its PRX only when
@@ -12,11 +14,12 @@ the bit recorded under ``feedback_key`` in the same shot is 1; ``barrier``/``del
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +27,16 @@ import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 
 from ..models import Circuit, ErrorBody
+from .checks import entangled_groups
 from .config import ServerConfig
 from .faults import FaultBoard
 from .store import JobRecord, JobStore
 
 __all__ = [
+    "PART_WIDTH",
     "SHOT_CHUNK",
     "CompiledCircuit",
+    "CompiledPart",
     "Executor",
     "compile_circuit",
     "counts_from_bits",
@@ -50,30 +56,81 @@ class _Cancelled(Exception):
     pass
 
 
+PART_WIDTH = 10
+"""Independent groups of components are packed into Aer circuits of at most this many qubits (or one group)."""
+
+
+@dataclass(frozen=True)
+class CompiledPart:
+    """One Aer circuit over a set of components that interact only among themselves."""
+
+    circuit: QuantumCircuit
+    clbits: tuple[int, ...]
+    """The circuit-wide clbit of each of this part's clbits, in order."""
+
+
 @dataclass(frozen=True)
 class CompiledCircuit:
-    """A wire circuit turned into an Aer-ready Qiskit circuit, with the clbits of each measurement key."""
+    """A wire circuit turned into Aer-ready Qiskit circuits, with the clbits of each measurement key.
 
-    circuit: QuantumCircuit | None
-    """None when the circuit measures nothing, so there is nothing to simulate."""
+    Components that never interact (no two-qubit gate or classical feedback between them) are
+    simulated in separate parts, so the cost grows with the widest entangled group, not with the
+    number of components touched.
+    """
+
+    parts: tuple[CompiledPart, ...]
+    """Empty when the circuit measures nothing, so there is nothing to simulate."""
     num_clbits: int
     keys: tuple[tuple[str, tuple[int, ...]], ...]
     """Measurement keys in first-appearance order, each with its clbits in locus order."""
 
+    @property
+    def circuit(self) -> QuantumCircuit | None:
+        """The one Aer circuit when there is exactly one part, else None."""
+        return self.parts[0].circuit if len(self.parts) == 1 else None
+
+    @property
+    def width(self) -> int:
+        """Qubits of the widest part."""
+        return max((p.circuit.num_qubits for p in self.parts), default=0)
+
+
+def _pack(groups: list[tuple[str, ...]]) -> list[list[str]]:
+    """Pack groups (largest first) into bins of at most PART_WIDTH components; a wider group gets its own bin."""
+    bins: list[list[str]] = []
+    for group in groups:
+        for b in bins:
+            if len(b) + len(group) <= PART_WIDTH:
+                b.extend(group)
+                break
+        else:
+            bins.append(list(group))
+    return bins
+
 
 def compile_circuit(circuit: Circuit) -> CompiledCircuit:
-    """Build the Qiskit circuit for one wire circuit (physical names; validated beforehand)."""
-    index: dict[str, int] = {}
-    for inst in circuit.instructions:
-        if inst.name not in _NO_OP:
-            for comp in inst.locus:
-                index.setdefault(comp, len(index))
+    """Build the Qiskit circuits for one wire circuit (physical names; validated beforehand)."""
     num_clbits = sum(len(i.locus) for i in circuit.instructions if i.name == "measure")
     if num_clbits == 0:
-        return CompiledCircuit(None, 0, ())
-    qreg = QuantumRegister(len(index), "q")
-    creg = ClassicalRegister(num_clbits, "c")
-    qc = QuantumCircuit(qreg, creg, name=circuit.name)
+        return CompiledCircuit((), 0, ())
+    bins = _pack(entangled_groups(circuit))
+    part_of = {comp: n for n, b in enumerate(bins) for comp in b}
+    # Circuit-wide clbits in instruction order; each belongs to the part of the component it measures.
+    clbit_part: list[int] = []
+    for inst in circuit.instructions:
+        if inst.name == "measure":
+            clbit_part.extend(part_of[comp] for comp in inst.locus)
+    part_clbits = [tuple(c for c, p in enumerate(clbit_part) if p == n) for n in range(len(bins))]
+    local_clbit = {c: i for clbits in part_clbits for i, c in enumerate(clbits)}
+    qregs = [QuantumRegister(len(b), "q") for b in bins]
+    cregs = [ClassicalRegister(max(1, len(part_clbits[n])), "c") for n in range(len(bins))]
+    qcs = [QuantumCircuit(qregs[n], cregs[n], name=circuit.name) for n in range(len(bins))]
+    index = {comp: b.index(comp) for b in bins for comp in b}
+
+    def q(comp: str) -> tuple[QuantumCircuit, Any]:
+        n = part_of[comp]
+        return qcs[n], qregs[n][index[comp]]
+
     keys: dict[str, tuple[int, ...]] = {}
     feedback: dict[tuple[str, str], int] = {}
     next_clbit = 0
@@ -81,7 +138,8 @@ def compile_circuit(circuit: Circuit) -> CompiledCircuit:
         name = inst.name
         args = inst.args
         if name == "prx":
-            qc.r(float(args["angle"]), float(args["phase"]), qreg[index[inst.locus[0]]])
+            qc, qubit = q(inst.locus[0])
+            qc.r(float(args["angle"]), float(args["phase"]), qubit)
         elif name == "cc_prx":
             source = feedback.get((str(args["feedback_key"]), str(args["feedback_qubit"])))
             if source is None:
@@ -89,16 +147,19 @@ def compile_circuit(circuit: Circuit) -> CompiledCircuit:
                     f"cc_prx in circuit {circuit.name!r}: no earlier measurement of {args['feedback_qubit']!r} "
                     f"under feedback key {args['feedback_key']!r}"
                 )
-            with qc.if_test((creg[source], 1)):
-                qc.r(float(args["angle"]), float(args["phase"]), qreg[index[inst.locus[0]]])
-        elif name == "cz":
-            qc.cz(qreg[index[inst.locus[0]]], qreg[index[inst.locus[1]]])
-        elif name == "move":
-            qc.swap(qreg[index[inst.locus[0]]], qreg[index[inst.locus[1]]])
+            qc, qubit = q(inst.locus[0])
+            with qc.if_test((cregs[part_of[inst.locus[0]]][local_clbit[source]], 1)):
+                qc.r(float(args["angle"]), float(args["phase"]), qubit)
+        elif name in ("cz", "move"):
+            qc, a = q(inst.locus[0])
+            _, b = q(inst.locus[1])
+            # move swaps the qubit's state into the resonator (and back).
+            qc.cz(a, b) if name == "cz" else qc.swap(a, b)
         elif name == "measure":
             bits = []
             for comp in inst.locus:
-                qc.measure(qreg[index[comp]], creg[next_clbit])
+                qc, qubit = q(comp)
+                qc.measure(qubit, cregs[part_of[comp]][local_clbit[next_clbit]])
                 bits.append(next_clbit)
                 # cc_prx refers to a measurement by its feedback_key (§6.6 rule 8); accept the key as well.
                 for label in {args.get("key"), args.get("feedback_key")}:
@@ -108,12 +169,15 @@ def compile_circuit(circuit: Circuit) -> CompiledCircuit:
             keys.setdefault(str(args["key"]), tuple(bits))
         elif name == "reset":
             for comp in inst.locus:
-                qc.reset(qreg[index[comp]])
+                qc, qubit = q(comp)
+                qc.reset(qubit)
         elif name in _NO_OP:
             continue
         else:
             raise ValueError(f"instruction {name!r} in circuit {circuit.name!r} cannot be simulated")
-    return CompiledCircuit(qc, num_clbits, tuple(keys.items()))
+    # A part that measures nothing cannot change any outcome.
+    parts = tuple(CompiledPart(qcs[n], part_clbits[n]) for n in range(len(bins)) if part_clbits[n])
+    return CompiledCircuit(parts, num_clbits, tuple(keys.items()))
 
 
 def _cache_key(circuit: Circuit) -> Hashable | None:
@@ -125,9 +189,10 @@ def _cache_key(circuit: Circuit) -> Hashable | None:
     return key
 
 
-def derive_seed(base: int, job_seq: int, circuit_index: int, chunk: int) -> int:
-    """Return the Aer seed of one shot chunk, derived from the server seed so runs are reproducible."""
-    digest = hashlib.blake2b(f"{base}/{job_seq}/{circuit_index}/{chunk}".encode(), digest_size=8).digest()
+def derive_seed(base: int, job_seq: int, circuit_index: int, chunk: int, part: int = 0) -> int:
+    """Return the Aer seed of one shot chunk (of one part of a circuit), derived from the server seed."""
+    text = f"{base}/{job_seq}/{circuit_index}/{chunk}" + (f"/{part}" if part else "")
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % (2**31)
 
 
@@ -259,7 +324,8 @@ class Executor:
             chunk = 0
             while done < shots:
                 n = min(SHOT_CHUNK, shots - done)
-                chunks.append(self._simulate(compiled, n, derive_seed(self._seed, job.seq, i, chunk)))
+                seed = functools.partial(derive_seed, self._seed, job.seq, i, chunk)
+                chunks.append(self._simulate(compiled, n, seed))
                 self._pause(job, n * cfg.exec_time_per_shot)
                 done += n
                 chunk += 1
@@ -273,11 +339,15 @@ class Executor:
             return
         self._store.complete(job, measurements, counts)
 
-    def _simulate(self, compiled: CompiledCircuit, shots: int, seed: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
-        if compiled.circuit is None:
-            return np.zeros((shots, 0), dtype=np.uint8)
-        result = self._simulator.run(compiled.circuit, shots=shots, memory=True, seed_simulator=seed).result()
-        if not result.success:
-            raise RuntimeError(f"the simulator failed: {result.status}")
-        memory = result.data(0).get("memory", [])
-        return _memory_to_bits(memory, compiled.num_clbits)
+    def _simulate(
+        self, compiled: CompiledCircuit, shots: int, seed: Callable[[int], int]
+    ) -> np.ndarray[Any, np.dtype[np.uint8]]:
+        out = np.zeros((shots, compiled.num_clbits), dtype=np.uint8)
+        for n, part in enumerate(compiled.parts):
+            result = self._simulator.run(part.circuit, shots=shots, memory=True, seed_simulator=seed(n)).result()
+            if not result.success:
+                raise RuntimeError(f"the simulator failed: {result.status}")
+            memory = result.data(0).get("memory", [])
+            bits = _memory_to_bits(memory, part.circuit.num_clbits)
+            out[:, list(part.clbits)] = bits[:, : len(part.clbits)]
+        return out

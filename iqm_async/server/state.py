@@ -9,14 +9,53 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..models import DynamicQuantumArchitecture, QuantumComputer, StaticQuantumArchitecture
-from .chip import build_dqa, build_sqa
+from .chip import ServedChip, served_chips
 from .config import ServerConfig
 from .executor import Executor
 from .faults import FaultBoard, RequestLog, RequestLogEntry
 from .limits import RateLimiter
 from .store import JobStore
 
-__all__ = ["ServerState"]
+__all__ = ["ComputerState", "ServerState"]
+
+
+class ComputerState:
+    """One quantum computer of the server: its chip, its calibration sets and which of them is the default."""
+
+    def __init__(self, served: ServedChip):
+        self.served = served
+        self.quantum_computer: QuantumComputer = served.quantum_computer
+        """The E1 entry."""
+        self.sqa: StaticQuantumArchitecture = served.shape.sqa()
+        """The static quantum architecture (E3)."""
+        self.default_calibration_set_id = served.calibration_set_id
+        """The calibration set E2 ``default`` answers with, and jobs without a calibration set use."""
+        self._calibration_sets: dict[str, DynamicQuantumArchitecture] = {
+            served.calibration_set_id: served.shape.dqa(served.calibration_set_id)
+        }
+
+    @property
+    def alias(self) -> str:
+        """The alias used as ``{qc}`` in every path."""
+        return self.quantum_computer.alias
+
+    def dqa(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture | None:
+        """Return the DQA of a calibration set (None: the default), or None when it is unknown."""
+        return self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+
+    def add_calibration_set(self, calibration_set_id: str | None = None, *, make_default: bool = False) -> str:
+        """Register another calibration set with the same chip; return its id."""
+        cal_id = str(uuid.UUID(calibration_set_id)) if calibration_set_id else str(uuid.uuid4())
+        self._calibration_sets[cal_id] = self.served.shape.dqa(cal_id)
+        if make_default:
+            self.default_calibration_set_id = cal_id
+        return cal_id
+
+    def reset(self) -> None:
+        """Forget added calibration sets and restore the configured default."""
+        self.default_calibration_set_id = self.served.calibration_set_id
+        default = self._calibration_sets[self.default_calibration_set_id]
+        self._calibration_sets = {self.default_calibration_set_id: default}
 
 
 class ServerState:
@@ -40,30 +79,56 @@ class ServerState:
         self.faults = FaultBoard()
         self.limiter = RateLimiter(self.config.rate_limit, clock=clock)
         self.request_log = RequestLog(self.config.request_log_size)
-        self.quantum_computer = QuantumComputer(
-            id=self.config.qc_id, alias=self.config.alias, display_name=self.config.display_name, proxy_path=None
-        )
-        self.sqa: StaticQuantumArchitecture = build_sqa(self.config)
-        self._calibration_sets: dict[str, DynamicQuantumArchitecture] = {}
-        self.default_calibration_set_id = self.config.calibration_set_id
-        self._calibration_sets[self.default_calibration_set_id] = build_dqa(self.config)
+        self.computers: dict[str, ComputerState] = {
+            served.alias: ComputerState(served) for served in served_chips(self.config)
+        }
+        """Every quantum computer served, by alias, the first (default) one first."""
         self.executor = Executor(self.store, self.faults, self.config, self.seed)
 
     # ------------------------------------------------------------------------------------------
     # Calibration sets
     # ------------------------------------------------------------------------------------------
 
-    def dqa(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture | None:
-        """Return the DQA of a calibration set (None: the default), or None when it is unknown."""
-        return self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+    @property
+    def computer(self) -> ComputerState:
+        """The first quantum computer (the only one unless ``extra_chips`` are configured)."""
+        return next(iter(self.computers.values()))
 
-    def add_calibration_set(self, calibration_set_id: str | None = None, *, make_default: bool = False) -> str:
-        """Register another calibration set with the same chip; return its id (e.g. to test calibration drift)."""
-        cal_id = str(uuid.UUID(calibration_set_id)) if calibration_set_id else str(uuid.uuid4())
-        self._calibration_sets[cal_id] = build_dqa(self.config, cal_id)
-        if make_default:
-            self.default_calibration_set_id = cal_id
-        return cal_id
+    @property
+    def quantum_computer(self) -> QuantumComputer:
+        """The E1 entry of the first quantum computer."""
+        return self.computer.quantum_computer
+
+    @property
+    def sqa(self) -> StaticQuantumArchitecture:
+        """The static quantum architecture of the first quantum computer."""
+        return self.computer.sqa
+
+    @property
+    def default_calibration_set_id(self) -> str:
+        """The default calibration set of the first quantum computer."""
+        return self.computer.default_calibration_set_id
+
+    def dqa(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture | None:
+        """Return the DQA of a calibration set of the first quantum computer (None: the default), or None."""
+        return self.computer.dqa(calibration_set_id)
+
+    def add_calibration_set(
+        self, calibration_set_id: str | None = None, *, make_default: bool = False, alias: str | None = None
+    ) -> str:
+        """Register another calibration set with the same chip; return its id (e.g. to test calibration drift).
+
+        Args:
+            calibration_set_id: the new set's UUID; None draws one.
+            make_default: make it the quantum computer's default.
+            alias: the quantum computer; None means the first one.
+        """
+        target = self.computer if alias is None else self.computers[alias]
+        return target.add_calibration_set(calibration_set_id, make_default=make_default)
+
+    def add_job_message(self, job_id: str, message: str, source: str = "iqm-server") -> None:
+        """Attach an informational message to a job's JobData (``messages``), as IQM Server does."""
+        self.store.add_message(job_id, source, message)
 
     # ------------------------------------------------------------------------------------------
     # Control
@@ -91,9 +156,8 @@ class ServerState:
         self.limiter.reset()
         self.request_log.clear()
         self.store.reset()
-        self.default_calibration_set_id = self.config.calibration_set_id
-        default = self._calibration_sets[self.default_calibration_set_id]
-        self._calibration_sets = {self.default_calibration_set_id: default}
+        for computer in self.computers.values():
+            computer.reset()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
         """Block until ``predicate()`` holds, re-checked on every job-store change; False on timeout.

@@ -68,6 +68,7 @@ class JobRecord:
     measurements: list[dict[str, list[list[int]]]] | None = None
     counts: list[dict[str, Any]] | None = None
     cancel_requested: bool = False
+    messages: list[dict[str, str]] = field(default_factory=list)
 
 
 class JobStore:
@@ -183,6 +184,12 @@ class JobStore:
             if job.status != "completed":
                 return None
             return job.measurements if name == "measurements" else job.counts
+
+    def add_message(self, job_id: str, source: str, message: str) -> None:
+        """Append an informational ``{source, message}`` to the job's JobData."""
+        with self._cond:
+            self._record(job_id).messages.append({"source": source, "message": message})
+            self._cond.notify_all()
 
     def cancel(self, job_id: str) -> str:
         """Cancel a job: a waiting one at once, a processing one via the executor; return the status now."""
@@ -418,7 +425,7 @@ class JobStore:
             execution_progress=None if job.progress is None else {"circuits": job.progress},
             calibration_set_id=job.calibration_set_id,
             has_compilation=True,
-            messages=(),
+            messages=tuple(dict(m) for m in job.messages),
             errors=tuple(job.errors),
             queue_position=self._queue_position(job),
             timeline=tuple(job.timeline),
