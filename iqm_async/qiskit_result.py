@@ -136,6 +136,13 @@ class FormattedResult(Result):  # type: ignore[misc]  # qiskit is untyped
     data again, exactly as Qiskit does.
     """
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return Qiskit's dict form, JSON-native: ids as strings, dataclasses as dicts, times as ISO-8601 text."""
+        from .result_files import json_native
+
+        native: dict[str, Any] = json_native(super().to_dict())
+        return native
+
     def remember_formatted(self, formatted: Sequence[CircuitResult]) -> None:
         """Keep each experiment's formatted forms, keyed by the experiment object they belong to."""
         forms = {id(exp): (exp, fc) for exp, fc in zip(self.results or [], formatted)}

@@ -60,6 +60,13 @@ class CircuitResult:
     memory_slots: int
     """Total classical bits (Qiskit header field)."""
 
+    def __repr__(self) -> str:
+        # One short line: the shots and the most frequent outcomes, never every shot (twice).
+        top = sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{k!r}: {v}" for k, v in top[:4])
+        more = f", … {len(top) - 4} more" if len(top) > 4 else ""
+        return f"CircuitResult(shots={self.shots}, counts={{{shown}{more}}})"
+
 
 # --------------------------------------------------------------------------------------------------
 # Parsing the E7 artifact
