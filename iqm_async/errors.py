@@ -7,6 +7,7 @@ names of IQM's own client, so ``except NotFoundError`` keeps working after a swi
     ├── ClientConfigurationError (ValueError)   bad URL / token / quantum computer, before any request
     ├── ValidationError (ValueError)            input refused
     │   ├── CircuitValidationError              circuit or options refused client-side, nothing sent
+    │   ├── CircuitTranspilationError           a circuit cannot be transpiled for the chip (e.g. MOVE loci)
     │   └── APIValidationError                  422 from the server (also an APIStatusError)
     ├── TransportError                          no usable response
     │   ├── ConnectError                        connection refused / reset / dropped
@@ -28,12 +29,16 @@ names of IQM's own client, so ``except NotFoundError`` keeps working after a swi
     │       ├── SystemUnavailableError 503
     │       └── GatewayTimeoutError   504 (OperationTimeoutError)
     ├── JobError(.job_id)
-    │   ├── JobFailedError(.errors)             the job ended ``failed`` on the server
+    │   ├── JobFailedError(.errors)             the job ended ``failed`` on the server (CircuitExecutionError)
     │   ├── JobCancelledError                   the job ended ``cancelled``
     │   └── JobTimeoutError(.timeout_seconds)   the local wait gave up; the job was left running
     ├── BatchError(.failures)                   some items of a batch failed; the others are kept
     ├── NotSubmittedError(.reason)              a batch item was never submitted (cancelled, timeout, journal)
     └── JournalError (ValueError)               a batch journal is missing, corrupt or does not match
+
+IQM's other names: ``CircuitExecutionError`` (base of :class:`JobFailedError`) and the aliases
+``BadRequestError``, ``UnauthorizedError``, ``PayloadTooLargeError``, ``TooManyRequestsError``,
+``InternalServerError`` and ``ServiceUnavailableError`` of the 400/401/413/429/500/503 classes.
 
 ``OperationTimeoutError`` is IQM's name for every timeout; :class:`RequestTimeoutError`,
 :class:`GatewayTimeoutError` and :class:`JobTimeoutError` all derive from it.
@@ -52,7 +57,10 @@ __all__ = [
     "APIValidationError",
     "AuthenticationError",
     "BadGatewayError",
+    "BadRequestError",
     "BatchError",
+    "CircuitExecutionError",
+    "CircuitTranspilationError",
     "CircuitValidationError",
     "ClientConfigurationError",
     "ConflictError",
@@ -61,6 +69,7 @@ __all__ = [
     "ForbiddenError",
     "GatewayTimeoutError",
     "IQMError",
+    "InternalServerError",
     "InternalSystemError",
     "InvalidOperationError",
     "JobCancelledError",
@@ -72,12 +81,16 @@ __all__ = [
     "NotFoundError",
     "NotSubmittedError",
     "OperationTimeoutError",
+    "PayloadTooLargeError",
     "RateLimitError",
     "RequestTimeoutError",
     "ServerError",
+    "ServiceUnavailableError",
     "SubmissionUnknownError",
     "SystemUnavailableError",
+    "TooManyRequestsError",
     "TransportError",
+    "UnauthorizedError",
     "ValidationError",
     "error_from_response",
 ]
@@ -101,6 +114,14 @@ class ValidationError(IQMError, ValueError):
 
 class CircuitValidationError(ValidationError):
     """A circuit or job option was refused by the client; nothing was sent."""
+
+
+class CircuitTranspilationError(ValidationError):
+    """A circuit cannot be transpiled for the chip (gates, connectivity or MOVE loci it does not offer)."""
+
+
+class CircuitExecutionError(IQMError):
+    """Executing the circuits failed (IQM's name; a job that ended ``failed`` raises :class:`JobFailedError`)."""
 
 
 class TransportError(IQMError):
@@ -229,7 +250,7 @@ class JobError(IQMError):
         self.job_id = job_id
 
 
-class JobFailedError(JobError):
+class JobFailedError(JobError, CircuitExecutionError):
     """The job ended ``failed``; ``errors`` holds the server's error bodies."""
 
     def __init__(self, message: str, *, job_id: str, errors: Sequence[Mapping[str, Any]] = ()):
@@ -273,6 +294,14 @@ class NotSubmittedError(IQMError):
 class JournalError(IQMError, ValueError):
     """A batch journal is missing, corrupt, or does not match the circuits passed to resume."""
 
+
+# IQM's alternative names for the same classes (iqm-client 36), so either spelling can be caught.
+BadRequestError = InvalidOperationError
+UnauthorizedError = AuthenticationError
+PayloadTooLargeError = DataSizeError
+TooManyRequestsError = RateLimitError
+InternalServerError = InternalSystemError
+ServiceUnavailableError = SystemUnavailableError
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     400: InvalidOperationError,
