@@ -57,6 +57,8 @@ QISKIT_FREE = [
     "batch",
     "validation",
     "server/store",
+    "options",
+    "devices/chips",
 ]
 
 
@@ -112,6 +114,8 @@ EXPECTED_EXPORTS = {
     "BatchError",
     "BatchPolicy",
     "CircuitResult",
+    "CircuitExecutionError",
+    "CircuitTranspilationError",
     "CircuitValidationError",
     "ClientConfigurationError",
     "ConflictError",
