@@ -23,14 +23,30 @@ from ._runner import PortalThreadError, RunnerClosedError
 from .backend import IQMBackend, MoveGate
 from .job import IQMJob
 from .provider import IQMProvider
+from .transpile import (
+    ExistingMoveHandlingOptions,
+    IQMCircuit,
+    IQMNaiveResonatorMoving,
+    IQMOptimizeSingleQubitGates,
+    generate_initial_layout,
+    optimize_single_qubit_gates,
+    transpile_to_IQM,
+)
 
 __all__ = [
+    "ExistingMoveHandlingOptions",
     "IQMBackend",
+    "IQMCircuit",
     "IQMJob",
+    "IQMNaiveResonatorMoving",
+    "IQMOptimizeSingleQubitGates",
     "IQMProvider",
     "JobFailedError",
     "JobTimeoutError",
     "MoveGate",
     "PortalThreadError",
     "RunnerClosedError",
+    "generate_initial_layout",
+    "optimize_single_qubit_gates",
+    "transpile_to_IQM",
 ]

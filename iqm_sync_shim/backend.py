@@ -6,17 +6,18 @@ Usage::
     job = backend.run(transpile(circuit, backend), shots=1000)
     counts = job.result().get_counts()
 
-The transpilation :class:`~qiskit.transpiler.Target` is built from the dynamic quantum architecture
-(DQA) of the backend's calibration set: ``r`` (IQM's ``prx``), ``cz`` and ``measure`` on their
-calibrated loci, IQM's ``move`` (a custom two-qubit :class:`MoveGate`) where the chip has
-computational resonators, plus ``id``, ``delay`` and ``reset``, which every component accepts. Qiskit
-index *i* is the *i*-th name of :func:`iqm_async.qiskit_convert.qubit_names` (protocol §6.4): the
-qubits with both ``prx`` and ``measure``, in DQA order, then the resonators.
+The transpilation target is built by :func:`iqm_async.transpiler.build_target` from the dynamic
+quantum architecture (DQA) of the backend's calibration set: ``r`` (IQM's ``prx``), ``cz`` and
+``measure`` on their calibrated loci, plus ``id``, ``delay`` and ``reset``, which every qubit accepts.
+Qiskit index *i* is the *i*-th name of :func:`iqm_async.qiskit_convert.qubit_names` (protocol §6.4):
+the qubits with both ``prx`` and ``measure``, in DQA order, then the resonators.
 
-On star chips (computational resonators with ``move``) the target lists the resonator as the
-highest indices and ``move`` on its ``[qubit, resonator]`` loci, so circuits that place their MOVEs
-explicitly transpile and run. Qiskit's own router does not know MOVE semantics, so general circuits
-are not routed through the resonator automatically (IQM's adapter needs its own MOVE pass for that).
+On star chips (computational resonators with ``move``) ``target`` is the qubit-only view: the
+resonators are not Qiskit qubits, and qubits that meet in a resonator get a ``cz``. The backend's
+scheduling stage (``get_scheduling_stage_plugin()``) routes those through the resonator with MOVEs
+and appends the resonators, so ``transpile(circuit, backend)`` gives a circuit that runs.
+``target_with_resonators`` (with ``move``) is for circuits that place MOVEs themselves, and
+``get_real_target()`` lists only what the hardware runs.
 
 :meth:`IQMBackend.run` makes two calls into the core through the portal: one reads the server's
 current default calibration set (to warn about drift, §6.4, *before* anything is sent, so that a
@@ -35,8 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
-from qiskit.circuit import Delay, Gate, IfElseOp, Parameter, QuantumCircuit, Reset
-from qiskit.circuit.library import CZGate, IGate, Measure, RGate
+from qiskit.circuit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
 from qiskit.transpiler import Target
 
@@ -45,6 +45,7 @@ from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
 from iqm_async._config import DEFAULT_SHOTS
 from iqm_async.models import JOB_OPTION_NAMES, DynamicQuantumArchitecture
 from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
+from iqm_async.transpiler import DEFAULT_PLUGIN, IQMTarget, MoveGate, build_target
 
 from ._runner import PortalRunner
 from .job import IQMJob
@@ -64,58 +65,6 @@ _IGNORED_OPTIONS = frozenset({"memory", "seed_simulator"})
 
 _COMPILATION_OPTIONS = tuple(n for n in JOB_OPTION_NAMES if n not in ("calibration_set_id", "qubit_mapping"))
 """Job options of protocol §4.4 that ``run()`` passes straight to the core (besides ``qubit_mapping``)."""
-
-
-class MoveGate(Gate):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
-    """IQM's MOVE gate: moves a qubit's state into a computational resonator and back (star chips).
-
-    Always applied as ``[qubit, resonator]``. It has no definition on purpose, so the transpiler
-    never decomposes it into other gates.
-    """
-
-    def __init__(self, label: str | None = None) -> None:
-        super().__init__("move", 2, [], label=label)
-
-
-def build_target(dqa: DynamicQuantumArchitecture, names: Sequence[str]) -> Target:
-    """Build the transpilation target of a DQA, with Qiskit index *i* meaning component ``names[i]``.
-
-    Loci that touch a component missing from ``names`` are left out (protocol §6.4 step 2).
-    """
-    index = {name: i for i, name in enumerate(names)}
-    qubits = [q for q in dqa.qubits if q in index]
-
-    def loci(gate: str) -> list[tuple[int, ...]]:
-        info = dqa.gates.get(gate)
-        if info is None:
-            return []
-        return [tuple(index[c] for c in locus) for locus in info.loci if all(c in index for c in locus)]
-
-    target = Target(num_qubits=len(names), description=f"IQM calibration set {dqa.calibration_set_id}")
-    prx = loci("prx")
-    if prx:
-        target.add_instruction(RGate(Parameter("θ"), Parameter("φ")), dict.fromkeys(prx))
-    measure = loci("measure")
-    if measure:
-        target.add_instruction(Measure(), dict.fromkeys(measure))
-    cz: dict[tuple[int, ...], None] = {}
-    for a, b in loci("cz"):
-        # CZ is symmetric and the wire accepts either order (§6.6 rule 6): offer both directions, so
-        # the transpiler never needs a direction-fixing pass.
-        cz[(a, b)] = cz[(b, a)] = None
-    if cz:
-        target.add_instruction(CZGate(), cz)
-    move = loci("move")
-    if move:
-        target.add_instruction(MoveGate(), dict.fromkeys(move))
-    # The identity is dropped on the wire; delay and reset are accepted on every qubit (§6.6 rule 6).
-    single = {(index[q],): None for q in qubits}
-    target.add_instruction(IGate(), dict(single))
-    target.add_instruction(Delay(0), dict(single))
-    target.add_instruction(Reset(), dict(single))
-    if "cc_prx" in dqa.gates:
-        target.add_instruction(IfElseOp, name="if_else")
-    return target
 
 
 class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
@@ -170,8 +119,27 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
 
     @property
     def target(self) -> Target:
-        """The transpilation target built from the calibration set's architecture."""
+        """The transpilation target built from the calibration set's architecture (qubit-only on star chips)."""
         return self._target
+
+    @property
+    def target_with_resonators(self) -> IQMTarget:
+        """The target with the computational resonators as qubits, ``move`` and the qubit–resonator loci.
+
+        Raises:
+            ValueError: when the chip has no computational resonators.
+        """
+        if not self.architecture.computational_resonators or "move" not in self.architecture.gates:
+            raise ValueError("The backend does not have computational resonators.")
+        return build_target(self.architecture, self._qubit_names, include_resonators=True)
+
+    def get_real_target(self) -> IQMTarget:
+        """Return the target of what the hardware runs: resonators included, no qubit–qubit ``cz`` through them."""
+        return build_target(self.architecture, self._qubit_names, include_resonators=True, include_fictional_czs=False)
+
+    def get_scheduling_stage_plugin(self) -> str:
+        """Return the scheduling plugin Qiskit's ``transpile`` uses for this backend (MOVE routing on star chips)."""
+        return DEFAULT_PLUGIN
 
     @property
     def max_circuits(self) -> int | None:

@@ -1,0 +1,120 @@
+"""``transpile_to_IQM``: Qiskit's ``transpile`` with IQM's switches for MOVE routing and single-qubit optimisation."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from qiskit import QuantumCircuit, transpile  # type: ignore[import-untyped, unused-ignore]
+from qiskit.circuit import Qubit  # type: ignore[import-untyped, unused-ignore]
+from qiskit.transpiler import Layout  # type: ignore[import-untyped, unused-ignore]
+
+from .gates import MOVE
+from .plugins import PLUGIN_PREFIX, scheduling_method_name
+from .routing import ExistingMoveHandlingOptions
+from .target import IQMTarget, build_target
+
+__all__ = ["generate_initial_layout", "target_with_resonators", "transpile_to_IQM"]
+
+
+def target_with_resonators(target: IQMTarget) -> IQMTarget:
+    """Return the view of ``target``'s architecture with the resonators, MOVE and fictional ``cz`` loci."""
+    if target.iqm_include_resonators:
+        return target
+    return build_target(target.iqm_dqa, target.component_names, include_resonators=True)
+
+
+def generate_initial_layout(target: IQMTarget, circuit: QuantumCircuit) -> Layout:
+    """Return a layout for a circuit with MOVEs: its resonator wires on the resonators, its other qubits in order.
+
+    A circuit qubit is a resonator wire when it is the second qubit of a MOVE. The other qubits take the
+    chip's qubits in index order.
+
+    Raises:
+        ValueError: more resonator wires or qubits than the chip has.
+    """
+    names = target.component_names
+    resonator_idx = [i for i, name in enumerate(names) if name in set(target.iqm_dqa.computational_resonators)]
+    qubit_idx = [i for i in range(len(names)) if i not in set(resonator_idx)]
+    resonator_wires: dict[Qubit, None] = {}
+    for inst in circuit.data:
+        if inst.operation.name == MOVE:
+            resonator_wires.setdefault(inst.qubits[1], None)
+    if len(resonator_wires) > len(resonator_idx):
+        raise ValueError(
+            f"The circuit moves states into {len(resonator_wires)} resonators; the chip has {len(resonator_idx)}"
+        )
+    others = [q for q in circuit.qubits if q not in resonator_wires]
+    if len(others) > len(qubit_idx):
+        raise ValueError(f"The circuit has {len(others)} qubits besides resonators; the chip has {len(qubit_idx)}")
+    mapping: dict[Qubit, int] = dict(zip(resonator_wires, resonator_idx))
+    mapping.update(zip(others, qubit_idx))
+    return Layout(mapping)
+
+
+def transpile_to_IQM(  # IQM's name, capitals included
+    circuit: QuantumCircuit,
+    backend: Any,
+    *,
+    initial_layout: Layout | dict[Any, Any] | list[Any] | None = None,
+    perform_move_routing: bool = True,
+    optimize_single_qubits: bool = True,
+    ignore_barriers: bool = False,
+    remove_final_rzs: bool = False,
+    existing_moves_handling: ExistingMoveHandlingOptions | None = None,
+    restrict_to_qubits: Sequence[int] | Sequence[str] | None = None,
+    **qiskit_transpiler_kwargs: Any,
+) -> QuantumCircuit:
+    """Transpile a circuit for an IQM backend (crystal or star), as IQM's ``transpile_to_IQM`` does.
+
+    Args:
+        circuit: the circuit to transpile.
+        backend: an ``IQMBackend`` (anything whose ``target`` is an :class:`IQMTarget`).
+        initial_layout: as in Qiskit's ``transpile``; for circuits with MOVEs the default puts their
+            resonator wires on the resonators (:func:`generate_initial_layout`).
+        perform_move_routing: route qubit–qubit ``cz`` gates through the resonators (star chips).
+        optimize_single_qubits: merge single-qubit gates and make z rotations virtual.
+        ignore_barriers: let that optimisation merge across barriers.
+        remove_final_rzs: drop the z rotations left at the end (measurements are unchanged, the
+            unitary is not).
+        existing_moves_handling: what to do with MOVEs already in the circuit; required when it has any.
+        restrict_to_qubits: use only these components (indices or names); run the result with
+            ``backend.run(..., qubit_index_to_name=...)`` mapping the new indices to these names.
+        qiskit_transpiler_kwargs: passed to Qiskit's ``transpile`` (``optimization_level``,
+            ``seed_transpiler`` …). A ``scheduling_method`` given here replaces the one the flags
+            above choose (with a warning, as IQM's does).
+
+    Raises:
+        ValueError: the circuit has MOVEs but ``existing_moves_handling`` is not set.
+    """
+    target = getattr(backend, "target", None)
+    if not isinstance(target, IQMTarget):
+        raise TypeError(f"transpile_to_IQM needs an IQM backend whose target is an IQMTarget, got {backend!r}")
+    has_moves = circuit.count_ops().get(MOVE, 0) > 0
+    if has_moves:
+        target = target_with_resonators(target)
+        if perform_move_routing and existing_moves_handling is None:
+            raise ValueError("The circuit contains MOVE gates but existing_moves_handling is not set.")
+    if restrict_to_qubits is not None:
+        target = target.restrict_to_qubits(restrict_to_qubits)
+    if has_moves and initial_layout is None:
+        initial_layout = generate_initial_layout(target, circuit)
+    method = qiskit_transpiler_kwargs.pop("scheduling_method", None)
+    if method is None:
+        method = scheduling_method_name(
+            perform_move_routing, optimize_single_qubits, remove_final_rzs, ignore_barriers, existing_moves_handling
+        )
+        # "default" is Qiskit's own scheduling stage: nothing of ours to add.
+        method = PLUGIN_PREFIX + method if method != "default" else None
+    else:
+        warnings.warn(
+            f"Scheduling method is set to {method}, but it is normally used to pass other transpiler options, "
+            "ignoring the `perform_move_routing`, `optimize_single_qubits`, `remove_final_rzs`, `ignore_barriers`, "
+            "and `existing_moves_handling` arguments.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return transpile(
+        circuit, target=target, initial_layout=initial_layout, scheduling_method=method, **qiskit_transpiler_kwargs
+    )
