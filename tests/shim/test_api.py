@@ -19,14 +19,21 @@ SHIM = Path(iqm_sync_shim.__file__).parent
 
 def test_exported_names() -> None:
     assert sorted(iqm_sync_shim.__all__) == [
+        "ExistingMoveHandlingOptions",
         "IQMBackend",
+        "IQMCircuit",
         "IQMJob",
+        "IQMNaiveResonatorMoving",
+        "IQMOptimizeSingleQubitGates",
         "IQMProvider",
         "JobFailedError",
         "JobTimeoutError",
         "MoveGate",
         "PortalThreadError",
         "RunnerClosedError",
+        "generate_initial_layout",
+        "optimize_single_qubit_gates",
+        "transpile_to_IQM",
     ]
     assert all(hasattr(iqm_sync_shim, name) for name in iqm_sync_shim.__all__)
 

@@ -13,7 +13,7 @@ from qiskit.transpiler import CouplingMap
 
 import iqm_async
 from iqm_async.server import RateLimitConfig, RunningServer, ServerConfig, serve_in_thread
-from iqm_sync_shim import IQMBackend, IQMJob, IQMProvider, MoveGate
+from iqm_sync_shim import ExistingMoveHandlingOptions, IQMBackend, IQMJob, IQMProvider, MoveGate, transpile_to_IQM
 
 from .conftest import CLIENT_OPTIONS
 
@@ -196,13 +196,15 @@ def test_star_target_has_move_and_runs_a_move_sandwich(star_server: RunningServe
         assert backend.has_resonators()
         assert backend.physical_qubits[-1] == "COMP_R"
         r = backend.qubit_name_to_index("COMP_R")
-        assert set(backend.target["move"]) == {(i, r) for i in range(6)}
-        qc = QuantumCircuit(backend.num_qubits, 2)
+        # The resonator is not a qubit of the target Qiskit routes on; MOVE lives in target_with_resonators.
+        assert backend.num_qubits == 6 and "move" not in backend.target.operation_names
+        assert set(backend.target_with_resonators["move"]) == {(i, r) for i in range(6)}
+        qc = QuantumCircuit(r + 1, 2)
         qc.r(3.141592653589793, 0.0, 0)
         qc.append(MoveGate(), [0, r])
         qc.append(MoveGate(), [0, r])
         qc.measure([0, 1], [0, 1])
-        isa = transpile(qc, backend, optimization_level=0)
+        isa = transpile_to_IQM(qc, backend, existing_moves_handling=ExistingMoveHandlingOptions.KEEP, optimization_level=0)
         assert isa.count_ops()["move"] == 2
         assert backend.run(isa, shots=8).result().get_counts() == {"01": 8}
 
