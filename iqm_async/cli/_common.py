@@ -14,14 +14,15 @@ import click
 
 from ..errors import (
     AuthenticationError,
-    CircuitValidationError,
     ClientConfigurationError,
     ForbiddenError,
     IQMError,
     JobCancelledError,
     JobFailedError,
     JobTimeoutError,
+    JournalError,
     NotFoundError,
+    ValidationError,
 )
 from ..ledger import Ledger, LedgerError, open_ledger
 
@@ -149,8 +150,8 @@ def exit_code_for(exc: BaseException) -> str:
         return "configuration"
     if isinstance(exc, NotFoundError):
         return "not_found"
-    if isinstance(exc, CircuitValidationError):
-        return "usage"
+    if isinstance(exc, (ValidationError, JournalError)):
+        return "usage"  # bad input: a circuit, an option, an id that is not a UUID, a journal
     if isinstance(exc, JobFailedError):
         return "failed"
     if isinstance(exc, JobCancelledError):
