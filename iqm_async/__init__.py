@@ -62,6 +62,7 @@ from .errors import (
 )
 from .job import AsyncJob
 from .models import JobData
+from .result_files import load_results, save_results
 from .results import CircuitResult
 
 __all__ = [
@@ -115,4 +116,6 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "load_results",
+    "save_results",
 ]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._auth import TokenProvider, resolve_quantum_computer, resolve_url
+from ._auth import Secret, TokenProvider, resolve_quantum_computer, resolve_url
 from ._config import (
     DEFAULT_POLL_POLICY,
     DEFAULT_RATE_LIMIT_POLICY,
@@ -125,6 +125,9 @@ class AsyncIQMClient:
         verify: bool = True,
         ledger: LedgerSpec = None,
     ):
+        # Wrapped first and the plain name deleted: a traceback rendered with locals must not show it.
+        secret = token if token is None or isinstance(token, Secret) else Secret(token)
+        del token
         if timeout is not None and (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
@@ -132,7 +135,7 @@ class AsyncIQMClient:
         ):
             raise ClientConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.url = resolve_url(url)
-        self._tokens = TokenProvider(token, tokens_file)
+        self._tokens = TokenProvider(secret, tokens_file)
         self._qc_name = resolve_quantum_computer(quantum_computer)
         self.poll_policy = poll
         self.sleep = sleep

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 from qiskit.providers import JobStatus
@@ -23,6 +23,7 @@ from .errors import (
     JobFailedError,
     JobTimeoutError,
     MalformedResponseError,
+    NotFoundError,
     ValidationError,
 )
 from .models import CircuitJobDefinition, JobData
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["AsyncJob", "to_qiskit_status"]
 
 logger = logging.getLogger("iqm_async")
+T = TypeVar("T")
 
 _CANCEL_CONFIRMATIONS = 3
 """Cancels sent while the job still reads ``waiting`` after a 2xx, before giving up."""
@@ -168,10 +170,11 @@ class AsyncJob:
             if on_update is not None:
                 on_update(data)
 
+        outage = self._outage()
         try:
             with anyio.fail_after(None if math.isinf(limit) else limit):
                 return await poll_until_final(
-                    self.refresh_async,
+                    lambda: self._through_outage(self.refresh_async, outage),
                     policy=poll or self.client.poll_policy,
                     sleep=self.client.sleep,
                     clock=self.client.clock,
@@ -202,44 +205,57 @@ class AsyncJob:
         """
         if self._formatted is not None:
             return self._formatted
+        limit = DEFAULT_RESULT_TIMEOUT if timeout_seconds is None else timeout_seconds
+        started = self.client.clock()
         data = await self.wait_async(timeout_seconds)
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
             if self._formatted is not None:
                 return self._formatted
-            if data.status == "failed":
-                raise JobFailedError(
-                    f"Job {self.job_id} failed:\n{format_errors(data) or '  (no error details)'}",
-                    job_id=self.job_id,
-                    errors=[e.to_json() for e in data.errors],
-                )
-            if data.status == "cancelled":
-                raise JobCancelledError(f"Job {self.job_id} was cancelled; it has no results.", job_id=self.job_id)
-            definition = await self.definition_async()
-            raw = await self.client.measurements(self.job_id)
-            if len(raw) != len(definition.circuits):
+            # The download rides out outages too, within what is left of the same deadline.
+            left = limit - (self.client.clock() - started)
+            outage = self._outage()
+            try:
+                with anyio.fail_after(None if math.isinf(left) else max(left, 0.0)):
+                    return await self._download(data, outage)
+            except TimeoutError:
+                raise self._timeout_error(limit, outage) from None
+
+    async def _download(self, data: JobData, outage: Outage) -> list[CircuitResult]:
+        """Fetch and check a final job's measurements (under the caller's lock and deadline)."""
+        if data.status == "failed":
+            raise JobFailedError(
+                f"Job {self.job_id} failed:\n{format_errors(data) or '  (no error details)'}",
+                job_id=self.job_id,
+                errors=[e.to_json() for e in data.errors],
+            )
+        if data.status == "cancelled":
+            raise JobCancelledError(f"Job {self.job_id} was cancelled; it has no results.", job_id=self.job_id)
+        definition = await self._through_outage(self.definition_async, outage)
+        raw = await self._through_outage(lambda: self.client.measurements(self.job_id), outage)
+        if len(raw) != len(definition.circuits):
+            raise _malformed(
+                f"Job {self.job_id}: {len(raw)} measurement sets for {len(definition.circuits)} circuits",
+                self.job_id,
+            )
+        for i, (circuit, got) in enumerate(zip(definition.circuits, raw)):
+            # A key the circuit measured but the artifact lacks would silently read as zeros.
+            expected = circuit.measurement_keys()
+            missing = [k for k in expected if k not in got]
+            unexpected = sorted(set(got) - set(expected))
+            if missing or unexpected:
                 raise _malformed(
-                    f"Job {self.job_id}: {len(raw)} measurement sets for {len(definition.circuits)} circuits",
+                    f"Job {self.job_id}: the measurements of circuit {i} ({circuit.name!r}) do not match its "
+                    f"measure instructions (missing keys {missing}, unexpected keys {unexpected}); no result was "
+                    "built from them. Fetch the result again later, or report the job id to the server's operator.",
                     self.job_id,
                 )
-            for i, (circuit, got) in enumerate(zip(definition.circuits, raw)):
-                # A key the circuit measured but the artifact lacks would silently read as zeros.
-                expected = circuit.measurement_keys()
-                missing = [k for k in expected if k not in got]
-                unexpected = sorted(set(got) - set(expected))
-                if missing or unexpected:
-                    raise _malformed(
-                        f"Job {self.job_id}: the measurements of circuit {i} ({circuit.name!r}) do not match its "
-                        f"measure instructions (missing keys {missing}, unexpected keys {unexpected}); no result was "
-                        "built from them. Fetch the result again later, or report the job id to the server's operator.",
-                        self.job_id,
-                    )
-            try:
-                self._formatted = format_job(raw, definition.parameters, self._registers)
-            except MalformedResponseError as exc:
-                raise _malformed(f"Job {self.job_id}: {exc}", self.job_id) from None
-            return self._formatted
+        try:
+            self._formatted = format_job(raw, definition.parameters, self._registers)
+        except MalformedResponseError as exc:
+            raise _malformed(f"Job {self.job_id}: {exc}", self.job_id) from None
+        return self._formatted
 
     async def result_async(self, timeout_seconds: float | None = None, *, cancel_after_timeout: bool = False) -> Result:
         """Wait for the job and return its ``qiskit.result.Result`` (cached after the first call).
@@ -267,7 +283,11 @@ class AsyncJob:
                     timeout_seconds=exc.timeout_seconds,
                 ) from None
             raise
-        self._result = await self._build(formatted, success=True)
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:  # callers waiting together share one Result object
+            if self._result is None:
+                self._result = await self._build(formatted, success=True)
         return self._result
 
     async def _build(self, formatted: list[CircuitResult], *, success: bool) -> Result:

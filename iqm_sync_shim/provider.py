@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from qiskit.providers import QiskitBackendNotFoundError
 
 from iqm_async import AsyncIQMClient
+from iqm_async._auth import Secret
 from iqm_async.models import DynamicQuantumArchitecture
 
 from ._runner import PortalRunner, get_runner
@@ -76,13 +77,15 @@ class IQMProvider:
         quantum_computer: str | None = None,
         **client_options: Any,
     ):
+        # Only a Secret is kept (vars(), pickles, tracebacks with locals never show the token).
         self._settings: dict[str, Any] = {
             "url": url,
-            "token": token,
+            "token": None if token is None else Secret(token),
             "tokens_file": tokens_file,
             "quantum_computer": quantum_computer,
             **client_options,
         }
+        del token
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._client: AsyncIQMClient | None = None

@@ -57,6 +57,7 @@ QISKIT_FREE = [
     "batch",
     "validation",
     "server/store",
+    "ledger",
     "options",
     "devices/chips",
 ]
@@ -96,6 +97,8 @@ def test_the_client_path_starts_no_threads() -> None:
 
 
 EXPECTED_EXPORTS = {
+    "load_results",
+    "save_results",
     "DEFAULT_POLL_POLICY",
     "DEFAULT_RATE_LIMIT_POLICY",
     "DEFAULT_REQUEST_TIMEOUT",
@@ -160,3 +163,15 @@ def test_public_names_are_pinned() -> None:
 def test_both_packages_ship_py_typed() -> None:
     assert (ROOT / "iqm_async" / "py.typed").exists()
     assert (ROOT / "iqm_sync_shim" / "py.typed").exists()
+
+
+def test_only_the_ledger_touches_sqlite() -> None:
+    users = sorted(str(p.relative_to(CORE)) for p in CORE.rglob("*.py") if "sqlite3" in runtime_imports(p))
+    assert users == ["ledger.py"]
+
+
+def test_the_library_never_loads_the_command_line() -> None:
+    # The CLI is for the iqm-async script only: importing the library (or the facade) must not load it.
+    code = "import sys, iqm_async, iqm_async.client, iqm_async.job, iqm_sync_shim; print('iqm_async.cli' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "False"
