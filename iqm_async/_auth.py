@@ -8,10 +8,12 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ClientConfigurationError
@@ -20,6 +22,11 @@ __all__ = ["ClientAuthenticationError", "Secret", "TokenProvider", "resolve_quan
 
 TOKEN_REFRESH_MARGIN = 60.0
 """Seconds before a file token's ``exp`` at which the file is read again."""
+
+TOKEN_REREAD_DELAY = 2.0
+"""Seconds before a tokens file that could not be read is tried again while the held token is still valid."""
+
+logger = logging.getLogger("iqm_async")
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -44,6 +51,9 @@ class Secret:
         return "Secret('***')"
 
     __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("A Secret (a bearer token) is never pickled; pass the token again in the other process.")
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
@@ -140,15 +150,20 @@ class TokenProvider:
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | Secret | None = None,
         tokens_file: str | os.PathLike[str] | None = None,
         *,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ):
+        # Tokens are wrapped at once and the plain names deleted, so a traceback rendered with its
+        # frames' locals (pytest -l, rich) never shows one.
+        given_token = token if isinstance(token, Secret) or token is None else Secret(token)
+        del token
         env = os.environ if env is None else env
-        env_token, env_file = env.get("IQM_TOKEN"), env.get("IQM_TOKENS_FILE")
-        given = [n for n, v in (("token", token), ("tokens_file", tokens_file)) if v is not None]
+        env_token = Secret(env["IQM_TOKEN"]) if env.get("IQM_TOKEN") else None
+        env_file = env.get("IQM_TOKENS_FILE")
+        given = [n for n, v in (("token", given_token), ("tokens_file", tokens_file)) if v is not None]
         from_env = [n for n, v in (("IQM_TOKEN", env_token), ("IQM_TOKENS_FILE", env_file)) if v]
         if len(given) > 1 or len(from_env) > 1 or (given and from_env):
             raise ClientConfigurationError(
@@ -160,12 +175,15 @@ class TokenProvider:
         self._file: Path | None = None
         self._cached: Secret | None = None
         self._cached_exp: float | None = None
-        if token is not None or env_token:
-            value = token if token is not None else env_token
-            assert value is not None
-            self._static = Secret(_check_token(value, "token" if token is not None else "IQM_TOKEN"))
+        self._retry_read_at = 0.0
+        self.source = "none"
+        """Where the token comes from, for error messages: ``token``, ``IQM_TOKEN``, ``tokens_file <path>``, …"""
+        if given_token is not None or env_token is not None:
+            self.source = "token" if given_token is not None else "IQM_TOKEN"
+            self._static = _check_token(given_token or env_token, self.source)
         elif tokens_file is not None or env_file:
             self._file = Path(tokens_file if tokens_file is not None else str(env_file))
+            self.source = f"tokens_file {self._file}" if tokens_file is not None else f"IQM_TOKENS_FILE {self._file}"
 
     @property
     def configured(self) -> bool:
@@ -189,22 +207,31 @@ class TokenProvider:
         now = self._clock()
         if self._cached is not None and (self._cached_exp is None or self._cached_exp - now > TOKEN_REFRESH_MARGIN):
             return self._cached
-        self._cached, self._cached_exp = self._read_file(now)
+        held_still_valid = self._cached is not None and self._cached_exp is not None and self._cached_exp > now + 1.0
+        if held_still_valid and now < self._retry_read_at:
+            return self._cached
+        try:
+            self._cached, self._cached_exp = self._read_file(now)
+        except ClientAuthenticationError as exc:
+            if not held_still_valid:
+                raise
+            # The file is being rewritten (torn JSON) or briefly unreadable: the token already held is
+            # still valid, so requests keep using it and the file is read again a little later.
+            self._retry_read_at = now + TOKEN_REREAD_DELAY
+            logger.info("keeping the current token for now: %s", exc)
+        assert self._cached is not None
         return self._cached
 
     def _read_file(self, now: float) -> tuple[Secret, float | None]:
         assert self._file is not None
         try:
-            data = json.loads(self._file.read_text(encoding="utf-8"))
+            access, problem = _access_token_of(self._file.read_bytes())
         except OSError as exc:
             raise ClientAuthenticationError(f"Cannot read the tokens file {self._file}: {exc.strerror}.") from None
-        except ValueError:
-            raise ClientAuthenticationError(f"The tokens file {self._file} is not valid JSON.") from None
-        access = data.get("access_token") if isinstance(data, dict) else None
-        if not isinstance(access, str) or not access.strip():
-            raise ClientAuthenticationError(f"The tokens file {self._file} has no 'access_token' string.")
+        if access is None:
+            raise ClientAuthenticationError(f"The tokens file {self._file} {problem}.")
         access = _check_token(access, "access_token", error=ClientAuthenticationError)
-        exp = _jwt_expiry(access)
+        exp = _jwt_expiry(access.reveal())
         if exp is None:
             raise ClientAuthenticationError(
                 f"The access_token in {self._file} is not a JWT with an 'exp' claim; refresh the tokens file."
@@ -213,12 +240,28 @@ class TokenProvider:
             raise ClientAuthenticationError(
                 f"The access_token in {self._file} expired {int(now - exp)} s ago; refresh the tokens file."
             )
-        return Secret(access), exp
+        return access, exp
 
 
-def _check_token(value: str, name: str, error: type[ClientConfigurationError] = ClientConfigurationError) -> str:
-    if not value or not value.strip():
+def _access_token_of(raw: bytes) -> tuple[Secret | None, str]:
+    """Return a tokens file's ``access_token`` as a Secret, or None and what is wrong; keep no plain copy."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None, "is not valid JSON (it may be being rewritten)"
+    access = data.get("access_token") if isinstance(data, dict) else None
+    del data  # it holds the refresh token too
+    if isinstance(access, str) and access.strip():
+        return Secret(access), ""
+    return None, "has no 'access_token' string"
+
+
+def _check_token(
+    secret: Secret | None, name: str, error: type[ClientConfigurationError] = ClientConfigurationError
+) -> Secret:
+    # The token is only ever looked at through the Secret, never bound to a plain local.
+    if secret is None or not secret.reveal().strip():
         raise error(f"The {name} is empty; pass a token or remove the setting.")
-    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in value) or not value.isascii():
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in secret.reveal()) or not secret.reveal().isascii():
         raise error(f"The {name} is malformed: it contains whitespace, control or non-ASCII characters.")
-    return value
+    return secret

@@ -35,13 +35,15 @@ resume with the circuits would submit that group again.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from .errors import JournalError
@@ -56,11 +58,21 @@ __all__ = [
     "canonical_json",
     "decode_groups",
     "encode_groups",
+    "parse_journal",
     "read_journal",
     "sha256_of",
 ]
 
 JOURNAL_VERSION = 1
+
+MAX_JOURNAL_CIRCUITS = 10_000_000
+"""Most circuits one batch journal may describe; a spec claiming more is taken to be corrupt."""
+
+MAX_JOURNAL_JOBS = 1_000_000
+"""Most jobs one batch journal may describe."""
+
+MAX_JOURNAL_BYTES = 1 << 30
+"""Largest journal file read (a million jobs' records fit in a few hundred MB)."""
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -103,12 +115,14 @@ def encode_groups(sizes: Sequence[int]) -> list[list[int]]:
     return out
 
 
-def decode_groups(encoded: object) -> list[tuple[int, int]]:
-    """Turn run-length encoded job sizes back into ``[(start, stop), ...]`` index ranges."""
+def decode_groups(encoded: object, circuits: object = None) -> list[tuple[int, int]]:
+    """Turn run-length encoded job sizes back into ``[(start, stop), ...]`` index ranges.
+
+    The sizes are checked against ``circuits`` (the spec's circuit count) *before* anything is expanded,
+    so a corrupt or hostile spec (``[[1, 100000000]]``) is refused instead of exhausting memory.
+    """
     if not isinstance(encoded, list):
         raise JournalError("journal spec: 'groups' must be a list of [size, count] pairs")
-    ranges: list[tuple[int, int]] = []
-    start = 0
     for pair in encoded:
         if (
             not isinstance(pair, list)
@@ -116,7 +130,18 @@ def decode_groups(encoded: object) -> list[tuple[int, int]]:
             or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair)
         ):
             raise JournalError(f"journal spec: bad group entry {pair!r}")
-        size, count = pair
+    total = sum(size * count for size, count in encoded)
+    jobs = sum(count for _, count in encoded)
+    if circuits is not None and total != circuits:
+        raise JournalError(f"journal spec: the groups cover {total} circuits, not the {circuits!r} it declares")
+    if total > MAX_JOURNAL_CIRCUITS or jobs > MAX_JOURNAL_JOBS:
+        raise JournalError(
+            f"journal spec: {total} circuits in {jobs} jobs is more than a journal can hold "
+            f"({MAX_JOURNAL_CIRCUITS} circuits, {MAX_JOURNAL_JOBS} jobs); the file is corrupt"
+        )
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for size, count in encoded:
         for _ in range(count):
             ranges.append((start, start + size))
             start += size
@@ -138,6 +163,7 @@ class GroupRecord:
     unknown_message: str | None = None
     refused_status: int | None = None
     refused_body: Any = None
+    at: str | None = None
 
     @property
     def recorded(self) -> bool:
@@ -160,16 +186,39 @@ class JournalContents:
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalContents:
-    """Parse a journal file.
+    """Parse a journal file (without locking it; :meth:`Journal.read` reads under the lock).
 
     Raises:
         JournalError: the file is missing, does not start with a spec, or has a corrupt line
             (other than a last line cut short by a crash).
     """
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as f:
+            raw = _read_bounded(f.fileno(), os.fspath(path))
     except FileNotFoundError:
         raise JournalError(f"No batch journal at {os.fspath(path)!r}.") from None
+    except OSError as exc:
+        raise JournalError(f"Cannot read the batch journal {os.fspath(path)!r}: {exc.strerror}.") from None
+    return parse_journal(raw, path)
+
+
+def _read_bounded(fd: int, path: str) -> bytes:
+    size = os.fstat(fd).st_size
+    if size > MAX_JOURNAL_BYTES:
+        raise JournalError(f"{path}: {size} bytes is more than a batch journal can hold; the file is corrupt")
+    chunks = []
+    offset = 0
+    while offset < size:
+        chunk = os.pread(fd, min(1 << 24, size - offset), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
+
+
+def parse_journal(raw: bytes, path: str | os.PathLike[str]) -> JournalContents:
+    """Parse a journal's bytes (see :func:`read_journal`)."""
     lines = raw.split(b"\n")
     records: list[dict[str, Any]] = []
     for n, line in enumerate(lines):
@@ -189,9 +238,13 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
     spec = records[0]
     if spec.get("version") != JOURNAL_VERSION:
         raise JournalError(f"{os.fspath(path)}: journal version {spec.get('version')!r} is not supported")
-    ranges = decode_groups(spec.get("groups"))
-    if not isinstance(spec.get("circuits"), int) or (ranges[-1][1] if ranges else 0) != spec["circuits"]:
-        raise JournalError(f"{os.fspath(path)}: the groups do not cover the {spec.get('circuits')!r} circuits")
+    circuits = spec.get("circuits")
+    if not isinstance(circuits, int) or isinstance(circuits, bool) or circuits < 0:
+        raise JournalError(f"{os.fspath(path)}: the spec's circuit count {circuits!r} is not a count")
+    try:
+        ranges = decode_groups(spec.get("groups"), circuits)
+    except JournalError as exc:
+        raise JournalError(f"{os.fspath(path)}: {exc}") from None
     contents = JournalContents(spec, [GroupRecord(g, a, b) for g, (a, b) in enumerate(ranges)])
     for rec in records[1:]:
         kind = rec["type"]
@@ -210,6 +263,7 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
             group.job_id = rec["job_id"]
         elif kind == "submit_unknown":
             group.unknown_message = str(rec.get("message", ""))
+            group.at = str(rec["at"]) if rec.get("at") is not None else None
         elif kind == "refused":
             group.refused_status = int(rec.get("status_code", 0))
             group.refused_body = rec.get("body")
@@ -218,10 +272,23 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
 
 
 class Journal:
-    """Appends records to a journal file; every record is on disk when the call returns."""
+    """Appends records to a journal file; every record is on disk when the call returns.
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool):
+    The file is locked for as long as the journal is open (an exclusive ``flock``/``LockFileEx`` on
+    its descriptor), so a second process cannot append to or resume the same batch at the same time;
+    it gets a :class:`JournalError` at once instead of waiting. The lock goes with the descriptor, so
+    a process that dies releases it.
+
+    Args:
+        path: the journal file.
+        create: create a new file (refused if it exists) rather than open an existing one.
+        readonly_ok: when the existing file cannot be opened for writing (a read-only place), open it
+            for reading under a shared lock instead; :attr:`readonly` then says so and appends are refused.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool, readonly_ok: bool = False):
         self.path = os.fspath(path)
+        self.readonly = False
         flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_BINARY", 0)
         if create:
             flags |= os.O_CREAT | os.O_EXCL  # never mix two batches in one file
@@ -233,11 +300,42 @@ class Journal:
                 "choose a new file."
             ) from None
         except FileNotFoundError:
+            if create:
+                raise JournalError(f"Cannot create the batch journal {self.path!r}: no such folder.") from None
             raise JournalError(f"No batch journal at {self.path!r}.") from None
-        if create:
-            _fsync_dir(self.path)
-        else:
-            self._drop_torn_tail()
+        except PermissionError as exc:
+            if create or not readonly_ok:
+                raise JournalError(f"Cannot open the batch journal {self.path!r} to write: {exc.strerror}.") from None
+            self._fd = self._open_readonly()
+        except OSError as exc:
+            if not create and readonly_ok and exc.errno == errno.EROFS:
+                self._fd = self._open_readonly()
+            else:
+                raise JournalError(f"Cannot open the batch journal {self.path!r}: {exc.strerror}.") from None
+        try:
+            _lock(self._fd, exclusive=not self.readonly, path=self.path)
+            if create:
+                _fsync_dir(self.path)
+            elif not self.readonly:
+                self._drop_torn_tail()
+        except BaseException:
+            os.close(self._fd)
+            self._fd = -1
+            raise
+
+    def _open_readonly(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        except OSError as exc:
+            raise JournalError(f"Cannot read the batch journal {self.path!r}: {exc.strerror}.") from None
+        self.readonly = True
+        return fd
+
+    def read(self) -> JournalContents:
+        """Parse the journal as it is now (under this object's lock)."""
+        if self._fd < 0:
+            raise JournalError(f"The batch journal {self.path!r} is closed.")
+        return parse_journal(_read_bounded(self._fd, self.path), self.path)
 
     def _drop_torn_tail(self) -> None:
         # A record cut short by a crash never counted; remove it, or the next record would be glued to it.
@@ -254,19 +352,36 @@ class Journal:
         os.fsync(self._fd)
 
     def close(self) -> None:
-        """Close the file (idempotent)."""
+        """Close the file and release its lock (idempotent)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Append one record and fsync it."""
+        """Append one record and fsync it.
+
+        Raises:
+            JournalError: the record could not be written and made durable (disk full, file too large,
+                permission, I/O error, or the journal is read-only). A partial line is cut off again
+                where possible, so the file stays readable.
+        """
+        if self.readonly or self._fd < 0:
+            raise JournalError(f"The batch journal {self.path!r} is {'read-only' if self.readonly else 'closed'}.")
         line = json.dumps(dict(record), ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
         data = line + b"\n"
+        size = os.fstat(self._fd).st_size
         written = 0
-        while written < len(data):  # O_APPEND keeps a short write's rest at the end too
-            written += os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+        try:
+            while written < len(data):  # O_APPEND keeps a short write's rest at the end too
+                written += os.write(self._fd, data[written:])
+            os.fsync(self._fd)
+        except OSError as exc:
+            if written:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, size)  # a torn record would otherwise be glued to the next one
+            raise JournalError(
+                f"Writing to the batch journal {self.path!r} failed: {exc.strerror or exc}. The record was not saved."
+            ) from exc
 
     def spec(self, spec: Mapping[str, Any]) -> None:
         """Write the batch spec (the first record)."""
@@ -299,6 +414,26 @@ class Journal:
     def resume(self) -> None:
         """Record that a process re-attached to the batch."""
         self.append({"type": "resume", "at": _now()})
+
+
+def _lock(fd: int, *, exclusive: bool, path: str) -> None:
+    """Lock the whole journal file without waiting; a holder elsewhere means another process runs this batch."""
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            raise JournalError(
+                f"The batch journal {path!r} is in use by another process (it is locked). Only one process may "
+                "run or resume a batch at a time; wait for the other one to finish or stop it."
+            ) from None
+        raise JournalError(f"Cannot lock the batch journal {path!r}: {exc.strerror}.") from None
 
 
 def _fsync_dir(path: str) -> None:

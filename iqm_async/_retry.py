@@ -15,15 +15,23 @@ from typing import Literal
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from ._config import RetryPolicy
-from .errors import APIStatusError, ConnectError, MalformedResponseError, RateLimitError, TransportError
+from .errors import (
+    APIStatusError,
+    MalformedResponseError,
+    RateLimitError,
+    ServerUnreachableError,
+    TLSVerificationError,
+    TransportError,
+)
 
 __all__ = ["RequestKind", "NotSentError", "make_retrying", "next_delay", "should_retry"]
 
 RequestKind = Literal["read", "submit", "cancel", "delete"]
 
 
-class NotSentError(ConnectError):
-    """The connection failed before any byte of the request was sent, so the server saw nothing."""
+NotSentError = ServerUnreachableError
+"""The connection failed before any byte of the request was sent, so the server saw nothing (the public
+:class:`~iqm_async.errors.ServerUnreachableError`; this name is kept for the retry table)."""
 
 
 def should_retry(error: BaseException, kind: RequestKind, policy: RetryPolicy) -> bool:
@@ -32,6 +40,8 @@ def should_retry(error: BaseException, kind: RequestKind, policy: RetryPolicy) -
         if error.retry_after is not None and error.retry_after > policy.max_retry_after:
             return False
         return 429 in policy.retry_statuses
+    if isinstance(error, TLSVerificationError):
+        return False  # a certificate that cannot be verified will not verify on the next try either
     if kind == "submit":
         # Anything else might have created the job: re-sending could run it twice.
         return isinstance(error, NotSentError)
@@ -68,17 +78,27 @@ def make_retrying(
     sleep: Callable[[float], Awaitable[None]],
     rand: Callable[[], float] = random.random,
     before_sleep: Callable[[RetryCallState], Awaitable[None] | None] | None = None,
+    give_up: Callable[[RetryCallState], bool] | None = None,
 ) -> AsyncRetrying:
-    """Build tenacity's ``AsyncRetrying`` for one request from the policy, with ``sleep`` injected."""
+    """Build tenacity's ``AsyncRetrying`` for one request from the policy, with ``sleep`` injected.
+
+    ``give_up`` may end the retries earlier than the policy would (for example while the server has
+    never been reached at all).
+    """
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         retry_after: float | None = exc.retry_after if isinstance(exc, RateLimitError) else None
         return next_delay(state.attempt_number, policy, retry_after=retry_after, rand=rand)
 
+    limit = stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.total_timeout)
+
+    def stop(state: RetryCallState) -> bool:
+        return bool(limit(state)) or (give_up is not None and give_up(state))
+
     return AsyncRetrying(
         retry=retry_if_exception(lambda e: should_retry(e, kind, policy)),
-        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.total_timeout),
+        stop=stop,
         wait=wait,
         sleep=sleep,
         reraise=True,

@@ -13,9 +13,10 @@ import json as jsonlib
 import logging
 import os
 import platform
+import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -35,7 +36,9 @@ from .errors import (
     RateLimitError,
     RequestTimeoutError,
     ServerError,
+    ServerUnreachableError,
     SubmissionUnknownError,
+    TLSVerificationError,
     TransportError,
     error_from_response,
 )
@@ -76,6 +79,60 @@ def user_agent(signature: str | None = None) -> str:
     return f"{agent}, {signature}" if signature else agent
 
 
+FIRST_CONTACT_SECONDS = 3.0
+"""How long a client that has never reached its server keeps retrying a refused connection before it says so."""
+
+_REDACTED = "Bearer ***"
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the bearer token to each request as it leaves, so no header dict of ours ever holds it."""
+
+    def __init__(self, tokens: TokenProvider):
+        self._tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Set ``Authorization`` from the token source (re-read when a tokens file's token nears expiry)."""
+        secret = self._tokens.get()
+        if secret is not None:
+            request.headers["Authorization"] = "Bearer " + secret.reveal()
+        yield request
+
+
+def _redact(request: httpx.Request | None) -> None:
+    """Blank the token in a request that has been sent, so nothing reachable from an error or reply shows it."""
+    if request is not None and "Authorization" in request.headers:
+        request.headers["Authorization"] = _REDACTED
+
+
+def _scrub(exc: BaseException) -> None:
+    """Make an httpx exception safe to chain: its request's token blanked, its library frames (and their locals) gone.
+
+    Tracebacks rendered with locals (``pytest -l``, rich's ``show_locals``) and code that walks
+    ``__cause__`` must find no token. The exception keeps its type and message for debugging.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        request = getattr(current, "_request", None)
+        if isinstance(request, httpx.Request):
+            _redact(request)
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
+
+
+def _is_tls_verification(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class Transport:
     """Owns the ``httpx.AsyncClient`` and sends every request of one :class:`~iqm_async.AsyncIQMClient`."""
 
@@ -99,8 +156,12 @@ class Transport:
         self._sleep = sleep
         self.budget = RequestBudget(rate_limit, clock=clock, sleep=sleep)
         self._costs = rate_limit.costs
+        self._clock = clock
+        self.reached = False
+        """True once any reply came back from the server (until then refused connections fail fast)."""
         self._http = httpx.AsyncClient(
             base_url=root_url + API_PREFIX,
+            auth=_BearerAuth(tokens),
             headers={"User-Agent": user_agent(signature), "Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
             follow_redirects=False,
@@ -156,7 +217,14 @@ class Transport:
         cost = self._costs.get(kind, 10)
         if body is not None and kind == "submit":
             cost += 100 * (len(body) // (10 * 1024 * 1024))
-        retrying = make_retrying(kind, self._retry, sleep=self._sleep, before_sleep=self._log_retry)
+        started = self._clock()
+        retrying = make_retrying(
+            kind,
+            self._retry,
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            give_up=lambda _: not self.reached and self._clock() - started >= FIRST_CONTACT_SECONDS,
+        )
         try:
             async for attempt in retrying:
                 with attempt:
@@ -166,8 +234,10 @@ class Transport:
                     finally:
                         self.budget.settle(charge)
                     return parse(response)
+        except ServerUnreachableError as exc:
+            raise self._unreachable(exc, method, path, started, job_id) from exc
         except (TransportError, ServerError, MalformedResponseError) as exc:
-            if kind == "submit" and not isinstance(exc, NotSentError):
+            if kind == "submit" and not isinstance(exc, (NotSentError, TLSVerificationError)):
                 raise self._unknown_submission(exc, context or {}) from exc
             if job_id is not None and isinstance(exc, TransportError) and exc.job_id is None:
                 exc.job_id = job_id  # every error after a successful submit names its job
@@ -177,27 +247,15 @@ class Transport:
     async def _send(
         self, method: str, path: str, body: bytes | None, params: Mapping[str, str] | None, job_id: str | None
     ) -> httpx.Response:
-        headers = {}
-        token = self._tokens.get()
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token.reveal()}"
-        if body is not None:
-            headers["Content-Type"] = JSON_CONTENT_TYPE
+        headers = {"Content-Type": JSON_CONTENT_TYPE} if body is not None else {}
         self.requests_sent += 1
         try:
             response = await self._http.request(method, path, content=body, params=params, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # The connection was never established (or no pooled connection freed up):
-            # the request did not leave, so even a submit may be sent again.
-            raise NotSentError(f"Could not connect to {self.root_url}: {_describe(exc)}") from exc
-        except httpx.TimeoutException as exc:
-            raise RequestTimeoutError(
-                f"Client-side timeout reached: {method} {path} got no reply in time ({_describe(exc)})."
-            ) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError) as exc:
-            raise ConnectError(f"The connection was dropped during {method} {path}: {_describe(exc)}") from exc
         except httpx.HTTPError as exc:
-            raise TransportError(f"{method} {path} failed: {_describe(exc)}") from exc
+            _scrub(exc)
+            raise self._transport_error(exc, method, path) from exc
+        _redact(response.request)
+        self.reached = True
         self.budget.observe(response.headers.get("RateLimit-Limit"), response.headers.get("RateLimit-Remaining"))
         logger.debug("%s %s -> %s%s", method, path, response.status_code, f" (job {job_id})" if job_id else "")
         status = response.status_code
@@ -218,6 +276,41 @@ class Transport:
                 self.budget.block(error.retry_after if error.retry_after is not None else DEFAULT_429_BLOCK)
             raise error
         return response
+
+    def _transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> TransportError:
+        """Map an httpx failure to our error: unreachable (nothing sent), TLS, timeout or dropped connection."""
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) and _is_tls_verification(exc):
+            return TLSVerificationError(
+                f"The TLS certificate of {self.root_url} could not be verified ({_describe(exc)}). Check the URL; "
+                "behind a proxy that re-signs traffic, point SSL_CERT_FILE at its CA bundle."
+            )
+        if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
+            # The connection was never established (or no pooled connection freed up):
+            # the request did not leave, so even a submit may be sent again.
+            return ServerUnreachableError(f"Could not connect to {self.root_url}: {_describe(exc)}")
+        if isinstance(exc, httpx.TimeoutException):
+            return RequestTimeoutError(
+                f"Client-side timeout reached: {method} {path} got no reply in time ({_describe(exc)})."
+            )
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.NetworkError)):
+            return ConnectError(f"The connection was dropped during {method} {path}: {_describe(exc)}")
+        return TransportError(f"{method} {path} failed: {_describe(exc)}")
+
+    def _unreachable(
+        self, exc: ServerUnreachableError, method: str, path: str, started: float, job_id: str | None
+    ) -> ServerUnreachableError:
+        waited = self._clock() - started
+        hint = (
+            " Check IQM_SERVER_URL (or the url passed) and that the server is running and reachable from here."
+            if not self.reached
+            else " The server answered before; it may be restarting or the network may be down."
+        )
+        error = ServerUnreachableError(
+            f"Cannot reach the IQM server at {self.root_url}: {method} {path} could not connect for "
+            f"{waited:.1f} s ({exc}).{hint}"
+        )
+        error.job_id = job_id
+        return error
 
     def _unknown_submission(self, exc: IQMError, context: Mapping[str, Any]) -> SubmissionUnknownError:
         names = list(context.get("circuit_names", []))

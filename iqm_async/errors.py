@@ -11,6 +11,8 @@ names of IQM's own client, so ``except NotFoundError`` keeps working after a swi
     │   └── APIValidationError                  422 from the server (also an APIStatusError)
     ├── TransportError                          no usable response
     │   ├── ConnectError                        connection refused / reset / dropped
+    │   │   ├── ServerUnreachableError          the request never reached the server (nothing was sent)
+    │   │   └── TLSVerificationError            the certificate could not be verified (never retried)
     │   ├── RequestTimeoutError                 a single request ran past its timeout (OperationTimeoutError)
     │   └── MalformedResponseError              2xx whose body is not the documented JSON
     ├── SubmissionUnknownError                  a submit may have created a job; it was not re-sent
@@ -48,7 +50,9 @@ IQM's other names: ``CircuitExecutionError`` (base of :class:`JobFailedError`) a
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -85,9 +89,11 @@ __all__ = [
     "RateLimitError",
     "RequestTimeoutError",
     "ServerError",
+    "ServerUnreachableError",
     "ServiceUnavailableError",
     "SubmissionUnknownError",
     "SystemUnavailableError",
+    "TLSVerificationError",
     "TooManyRequestsError",
     "TransportError",
     "UnauthorizedError",
@@ -133,6 +139,18 @@ class TransportError(IQMError):
 
 class ConnectError(TransportError):
     """The connection failed or was dropped before a reply arrived."""
+
+
+class ServerUnreachableError(ConnectError):
+    """The request never reached the server (connection refused, DNS failure, no route): nothing was sent.
+
+    Raised at once when a client has never reached its server (check ``IQM_SERVER_URL``), and after the
+    retry budget otherwise. Because nothing was sent, even a submit may be sent again.
+    """
+
+
+class TLSVerificationError(ConnectError, ClientConfigurationError):
+    """The server's TLS certificate could not be verified; never retried, because it will not fix itself."""
 
 
 class RequestTimeoutError(TransportError, OperationTimeoutError):
@@ -292,7 +310,19 @@ class NotSubmittedError(IQMError):
 
 
 class JournalError(IQMError, ValueError):
-    """A batch journal is missing, corrupt, or does not match the circuits passed to resume."""
+    """A batch journal is missing, corrupt, locked, unwritable, or does not match the circuits passed to resume.
+
+    When a write fails mid-batch (disk full, file too large, permission), the batch stops submitting and
+    raises this error: ``job_ids`` lists every job the batch created (re-attach with ``client.job(id)``),
+    and ``unrecorded_job_ids`` those of them the journal does not hold.
+    """
+
+    def __init__(
+        self, message: str, *, job_ids: Sequence[str] = (), unrecorded_job_ids: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.job_ids = list(job_ids)
+        self.unrecorded_job_ids = list(unrecorded_job_ids)
 
 
 # IQM's alternative names for the same classes (iqm-client 36), so either spelling can be caught.
@@ -342,6 +372,25 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return seconds
 
 
+_MAX_MESSAGE_CHARS = 500
+"""Longest reply body quoted in an error message (a proxy's error page can be many kilobytes)."""
+
+
+def _readable(text: str) -> str:
+    """Return a reply body fit for an error message: an HTML page is reduced to its title, long text is cut."""
+    stripped = text.strip()
+    if stripped[:1] == "<" and re.search(r"<(!doctype\s+html|html|head|body|title)\b", stripped[:2048], re.I):
+        title = re.search(r"<title[^>]*>(.*?)</title>", stripped, re.I | re.S)
+        heading = re.search(r"<h1[^>]*>(.*?)</h1>", stripped, re.I | re.S)
+        found = title or heading
+        text = found.group(1) if found else re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", stripped)
+        words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+        return "HTML page: " + (words[:120] + (" …" if len(words) > 120 else "") if words else "(no text)")
+    if len(stripped) > _MAX_MESSAGE_CHARS:
+        return stripped[:_MAX_MESSAGE_CHARS] + " …"
+    return stripped
+
+
 def error_from_response(
     status_code: int,
     content: bytes,
@@ -355,7 +404,7 @@ def error_from_response(
     """
     cls = _STATUS_CLASSES.get(status_code, InternalSystemError)
     text = content.decode("utf-8", errors="replace")
-    message = text.strip() or f"HTTP {status_code}"
+    message = _readable(text) or f"HTTP {status_code}"
     error_code: str | None = None
     source = "iqm-server"
     body: Any = text
