@@ -87,7 +87,13 @@ class PollPolicy:
     max_queued_interval: float = 30.0
     """Cap on the interval for a job deep in the queue."""
     completion_margin: float = 0.02
-    """Seconds added after a progress-based estimate of completion, so the poll lands just after it."""
+    """Seconds added after an estimate of completion, so the poll lands just after it."""
+    dense_interval: float = 0.2
+    """Longest interval between polls in the window where a job's completion is forecast (from this client's
+    earlier jobs on the same calibration set); shorter when the forecast is sharp."""
+    allowance_interval: float = 1.0
+    """While polling around a forecast, a wait sends no more status requests than polling every this many
+    seconds from its start would (IQM's client polls every second)."""
 
     def __post_init__(self) -> None:
         _check_positive("first_delay", self.first_delay, allow_zero=True)
@@ -97,6 +103,8 @@ class PollPolicy:
         _check_positive("per_queue_position", self.per_queue_position, allow_zero=True)
         _check_positive("max_queued_interval", self.max_queued_interval)
         _check_positive("completion_margin", self.completion_margin, allow_zero=True)
+        _check_positive("dense_interval", self.dense_interval)
+        _check_positive("allowance_interval", self.allowance_interval, allow_zero=True)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from ._config import (
     RateLimitPolicy,
     RetryPolicy,
 )
+from ._forecast import ThroughputHistory
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError, ValidationError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
@@ -140,6 +141,8 @@ class AsyncIQMClient:
         self.poll_policy = poll
         self.sleep = sleep
         self.clock = clock
+        self.throughput = ThroughputHistory()
+        """Execution times of this client's completed jobs, which forecast when its next jobs complete."""
         self._transport = Transport(
             self.url,
             tokens=self._tokens,

@@ -17,6 +17,7 @@ from qiskit.providers import JobStatus
 from qiskit.result import Result
 
 from ._config import DEFAULT_RESULT_TIMEOUT, PollPolicy
+from ._forecast import forecast_for
 from .errors import (
     IQMError,
     JobCancelledError,
@@ -180,6 +181,7 @@ class AsyncJob:
                     clock=self.client.clock,
                     initial=self._data,
                     on_update=seen,
+                    forecast=forecast_for(getattr(self.client, "throughput", None), self._definition),
                 )
         except TimeoutError:
             raise JobTimeoutError(

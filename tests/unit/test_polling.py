@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import random
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from iqm_async._config import PollPolicy
-from iqm_async.models import JobData
+from iqm_async._forecast import JobForecast, ThroughputHistory
+from iqm_async.models import JobData, TimelineEntry
 from iqm_async.polling import PollSchedule, poll_until_final
 
 P = PollPolicy()
@@ -83,9 +88,9 @@ async def test_poll_until_final_follows_the_schedule() -> None:
     final = await poll_until_final(fetch, sleep=sleep, clock=sleep.clock, on_update=lambda j: seen.append(j.status))
     assert final.status == "completed"
     assert seen == ["waiting", "waiting", "processing", "completed"]
-    assert sleep.delays[0] == pytest.approx(P.first_delay)
-    assert sleep.delays[1] == pytest.approx(3 * P.per_queue_position)
-    assert len(sleep.delays) == 4
+    # Nothing known about the job (re-attached): the first request goes at once, without a sleep.
+    assert sleep.delays[0] == pytest.approx(3 * P.per_queue_position)
+    assert len(sleep.delays) == 3
 
 
 async def test_poll_until_final_returns_a_final_initial_without_fetching() -> None:
@@ -105,3 +110,165 @@ async def test_unknown_status_keeps_polling() -> None:
         return next(script)
 
     assert (await poll_until_final(fetch, sleep=sleep, clock=sleep.clock)).status == "completed"
+
+
+# ------------------------------------------------------------------ first request and forecasts (virtual clock)
+
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return EPOCH + timedelta(seconds=seconds)
+
+
+def simulated(t: float, start: float, end: float, calset: str = "cal") -> JobData:
+    """What the server says at virtual time ``t`` about a job executing from ``start`` to ``end``."""
+    timeline = [TimelineEntry("iqm-server", "created", at(0.0))]
+    status = "waiting"
+    if t >= start:
+        timeline.append(TimelineEntry("iqm-station-control", "received", at(start)))
+        status = "processing"
+    if t >= end:
+        timeline.append(TimelineEntry("iqm-server", "ready", at(end)))
+        status = "completed"
+    return JobData(id="j", status=status, timeline=tuple(timeline), calibration_set_id=calset)
+
+
+def run_job(history: ThroughputHistory | None, work: float, duration: float, start: float = 0.005) -> tuple[float, int]:
+    """Drive one wait from submit (t=0) on a virtual clock; return (latency after completion, status requests)."""
+    now = [0.0]
+    forecast = None if history is None else JobForecast(history, work, "cal")
+    schedule = PollSchedule(P, forecast=forecast, wall=lambda: EPOCH.timestamp() + now[0])
+    end = start + duration
+    now[0] = schedule.start_delay(simulated(0.0, start, end), 0.0)
+    polls = 0
+    while True:
+        polls += 1
+        seen = simulated(now[0], start, end)
+        if seen.is_final:
+            if forecast is not None:
+                forecast.learn(seen)
+            return now[0] - end, polls
+        now[0] += schedule.next_delay(seen, now[0])
+
+
+def one_second_polls(duration: float, start: float = 0.005) -> int:
+    """Status requests of IQM's loop (one at once, then one a second) for the same job."""
+    return math.floor(start + duration) + 2
+
+
+def test_fresh_job_waits_out_the_first_delay_and_an_old_one_is_polled_at_once() -> None:
+    wall = EPOCH.timestamp() + 10.0
+    fresh = JobData(id="j", status="waiting", timeline=(TimelineEntry("iqm-server", "created", at(9.97)),))
+    assert PollSchedule(P, wall=lambda: wall).start_delay(fresh, 0.0) == pytest.approx(P.first_delay - 0.03)
+    old = JobData(id="j", status="waiting", timeline=(TimelineEntry("iqm-server", "created", at(1.0)),))
+    assert PollSchedule(P, wall=lambda: wall).start_delay(old, 0.0) == 0.0
+    assert PollSchedule(P, wall=lambda: wall).start_delay(None, 0.0) == 0.0
+    # No timeline (a server that sends none): treated as fresh, today's first delay.
+    assert PollSchedule(P, wall=lambda: wall).start_delay(job("waiting"), 0.0) == pytest.approx(P.first_delay)
+
+
+async def test_a_wait_on_an_old_job_sends_its_first_request_without_sleeping() -> None:
+    sleep = RecordingSleep()
+    old = JobData(id="j", status="processing", timeline=(TimelineEntry("iqm-server", "created", at(0.0)),))
+
+    async def fetch() -> JobData:
+        return job("completed")
+
+    final = await poll_until_final(
+        fetch, sleep=sleep, clock=sleep.clock, wall=lambda: EPOCH.timestamp() + 3600, initial=old
+    )
+    assert final.status == "completed" and sleep.delays == []
+
+
+def test_without_history_the_schedule_is_exactly_todays() -> None:
+    for duration in (0.05, 0.5, 3.0, 20.0, 120.0):
+        assert run_job(ThroughputHistory(), 100.0, duration) == run_job(None, 100.0, duration)
+
+
+@pytest.mark.parametrize("length", [0.05, 0.5, 3.0, 20.0, 120.0])
+def test_with_history_results_come_soon_after_completion_for_fewer_requests(length: float) -> None:
+    rng = random.Random(17)
+    history = ThroughputHistory()
+    work = length * 1000
+    for _ in range(5):  # earlier jobs of this client on the same calibration set
+        run_job(history, work, length * (1 + rng.gauss(0, 0.01)))
+    latencies, extra_polls = [], []
+    for _ in range(30):
+        duration = length * (1 + rng.gauss(0, 0.01))
+        latency, polls = run_job(history, work, duration)
+        latencies.append(latency)
+        extra_polls.append(polls - one_second_polls(duration))
+    latencies.sort()
+    assert latencies[15] <= 0.25 and latencies[-2] <= 1.0  # p50, p95
+    # no more status requests than 1 s polling: on average, and at most one more for a job ending just
+    # before a whole second (the schedule cannot know the end in advance)
+    assert sum(extra_polls) <= 0 and max(extra_polls) <= 1
+
+
+def test_mixed_sizes_are_forecast_from_the_learned_line() -> None:
+    history = ThroughputHistory()
+    for work in (50.0, 500.0, 3000.0):
+        run_job(history, work, 0.02 + work / 1000)
+    latency, polls = run_job(history, 20_000.0, 0.02 + 20.0)  # a size never seen
+    assert latency <= 0.25 and polls <= one_second_polls(20.02)
+
+
+@pytest.mark.parametrize("factor", [0.5, 1.5, 3.0])
+def test_a_machine_faster_or_slower_than_its_history_degrades_gracefully(factor: float) -> None:
+    history = ThroughputHistory()
+    for _ in range(5):
+        run_job(history, 1000.0, 10.0)
+    latency, polls = run_job(history, 1000.0, 10.0 * factor)
+    assert latency <= P.max_interval  # no later than today's capped interval
+    assert polls <= one_second_polls(10.0 * factor)
+    # and it learns: within ten jobs at the new speed, results come soon after completion again
+    for _ in range(10):
+        run_job(history, 1000.0, 10.0 * factor)
+    later = sorted(run_job(history, 1000.0, 10.0 * factor)[0] for _ in range(9))
+    assert later[4] <= 0.5 and later[-1] <= 1.5
+
+
+def test_a_queued_job_keeps_the_queue_aware_schedule() -> None:
+    history = ThroughputHistory()
+    for _ in range(3):
+        run_job(history, 1000.0, 1.0)
+    schedule = PollSchedule(P, forecast=JobForecast(history, 1000.0, "cal"), wall=lambda: EPOCH.timestamp())
+    queued = JobData(id="j", status="waiting", queue_position=12, calibration_set_id="cal")
+    assert schedule.next_delay(queued, 0.0) == pytest.approx(12 * P.per_queue_position)
+
+
+def test_server_clock_ahead_or_behind_is_bounded_by_what_the_client_saw() -> None:
+    history = ThroughputHistory()
+    for _ in range(3):
+        run_job(history, 1000.0, 5.0)
+    # The server's clock is 100 s behind: its "received" stamp looks 100 s old. The job was seen waiting at
+    # t=1 and processing at t=2, so execution started in between and the forecast end is about t=6 to t=7.
+    wall = [EPOCH.timestamp()]
+    schedule = PollSchedule(P, forecast=JobForecast(history, 1000.0, "cal"), wall=lambda: wall[0])
+    schedule.start_delay(None, 0.0)
+    wall[0] = EPOCH.timestamp() + 101.0
+    schedule.next_delay(JobData(id="j", status="waiting", calibration_set_id="cal"), 1.0)
+    wall[0] = EPOCH.timestamp() + 102.0
+    running = JobData(
+        id="j",
+        status="processing",
+        calibration_set_id="cal",
+        timeline=(TimelineEntry("iqm-station-control", "received", at(1.5)),),
+    )
+    delay = schedule.next_delay(running, 2.0)
+    assert 6.0 - 1.0 <= 2.0 + delay <= 7.0
+
+
+async def test_poll_until_final_teaches_the_clients_history() -> None:
+    sleep = RecordingSleep()
+    history = ThroughputHistory()
+    script = iter([simulated(1.0, 0.0, 2.0), simulated(2.5, 0.0, 2.0)])
+
+    async def fetch() -> JobData:
+        return next(script)
+
+    forecast = JobForecast(history, 10.0, None)
+    await poll_until_final(fetch, sleep=sleep, clock=sleep.clock, wall=lambda: EPOCH.timestamp(), forecast=forecast)
+    prediction = history.predict("cal", 10.0)
+    assert prediction is not None and prediction.seconds == pytest.approx(2.0)
