@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import warnings
@@ -33,7 +34,7 @@ from qiskit.circuit import (  # type: ignore[import-untyped, unused-ignore]
 from qiskit.circuit.classical import expr  # type: ignore[import-untyped, unused-ignore]
 
 from .errors import CircuitValidationError
-from .models import Circuit, DynamicQuantumArchitecture, Instruction
+from .models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction
 
 __all__ = [
     "check_qubit_names",
@@ -41,7 +42,12 @@ __all__ = [
     "circuits_to_wire",
     "qubit_names",
     "registers_of",
+    "split_register_layouts",
+    "with_register_layouts",
 ]
+
+REGISTERS_METADATA_KEY = "_iqm_async_cregs"
+"""Circuit metadata key that carries the circuit's register layout when some register is never measured."""
 
 _HALF_PI = 0.5 * math.pi
 # Single-qubit rotations that are all PRX on the wire (§6.1), and so may also be classically controlled.
@@ -430,3 +436,62 @@ def _json_key(key: Any) -> str:
     if isinstance(key, float) and math.isfinite(key):
         return repr(float(key))
     raise _NotJSON(f"the key {key!r} is not a string")
+
+
+# --------------------------------------------------------------------------------------------------
+# Register layouts carried in the payload, so a job re-attached by id formats like the one submitted
+# --------------------------------------------------------------------------------------------------
+
+
+def _measured_layout(circuit: Circuit) -> list[tuple[str, int]]:
+    """Return the registers a wire circuit measures, ``(name, size)`` in creg index order, from its keys."""
+    from .models import parse_measurement_key
+
+    found: dict[int, tuple[str, int]] = {}
+    for key in circuit.measurement_keys():
+        try:
+            name, size, index, _ = parse_measurement_key(key)
+        except ValueError:
+            continue
+        found.setdefault(index, (name, size))
+    return [found[i] for i in sorted(found)]
+
+
+def with_register_layouts(
+    definition: CircuitJobDefinition, registers: Sequence[Sequence[tuple[str, int]]]
+) -> CircuitJobDefinition:
+    """Return the definition with each circuit's register layout in its metadata, where the keys cannot tell it.
+
+    Only circuits with a register that is never measured get the entry (under
+    :data:`REGISTERS_METADATA_KEY`), so every other payload is exactly what IQM's adapter sends.
+    """
+    circuits = []
+    for circuit, layout in zip(definition.circuits, registers):
+        full = [(str(n), int(s)) for n, s in layout]
+        if full != _measured_layout(circuit):
+            metadata = dict(circuit.metadata or {})
+            metadata[REGISTERS_METADATA_KEY] = [[n, s] for n, s in full]
+            circuit = dataclasses.replace(circuit, metadata=metadata)
+        circuits.append(circuit)
+    return dataclasses.replace(definition, circuits=tuple(circuits))
+
+
+def split_register_layouts(
+    definition: CircuitJobDefinition,
+) -> tuple[CircuitJobDefinition, list[list[tuple[str, int]]]]:
+    """Return the definition without the carried layouts, and every circuit's register layout.
+
+    A circuit without the entry measured every register it has, so its keys give the layout.
+    """
+    circuits = []
+    layouts = []
+    for circuit in definition.circuits:
+        metadata = dict(circuit.metadata or {})
+        carried = metadata.pop(REGISTERS_METADATA_KEY, None)
+        if isinstance(carried, list) and all(isinstance(r, list) and len(r) == 2 for r in carried):
+            layouts.append([(str(n), int(s)) for n, s in carried])
+            circuit = dataclasses.replace(circuit, metadata=metadata or None)
+        else:
+            layouts.append(_measured_layout(circuit))
+        circuits.append(circuit)
+    return dataclasses.replace(definition, circuits=tuple(circuits)), layouts

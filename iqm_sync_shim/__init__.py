@@ -18,7 +18,41 @@ running event loops (Jupyter) and after ``fork``. Async code can ``await job.res
 
 from __future__ import annotations
 
-from ._errors import JobFailedError, JobTimeoutError
+from iqm_async import __version__
+from iqm_async.errors import (
+    AuthenticationError,
+    BadGatewayError,
+    BadRequestError,
+    CircuitExecutionError,
+    CircuitTranspilationError,
+    CircuitValidationError,
+    ConflictError,
+    DataSizeError,
+    ForbiddenError,
+    InternalServerError,
+    InternalSystemError,
+    InvalidOperationError,
+    IQMError,
+    NotFoundError,
+    OperationTimeoutError,
+    PayloadTooLargeError,
+    RateLimitError,
+    ServiceUnavailableError,
+    SystemUnavailableError,
+    TooManyRequestsError,
+    UnauthorizedError,
+    ValidationError,
+)
+from iqm_async.options import (
+    CircuitCompilationOptions,
+    DDMode,
+    DDStrategy,
+    HeraldingMode,
+    MoveGateFrameTrackingMode,
+    MoveGateValidationMode,
+)
+
+from ._errors import JobFailedError, JobTimeoutError, MetricsNotAvailableError
 from ._runner import PortalThreadError, RunnerClosedError
 from .backend import IQMBackend, MoveGate
 from .job import IQMJob
@@ -33,7 +67,41 @@ from .transpile import (
     transpile_to_IQM,
 )
 
+GatewayTimeoutError = OperationTimeoutError
+"""IQM's ``GatewayTimeoutError`` is its alias of ``OperationTimeoutError`` (every timeout); so is ours here."""
+
 __all__ = [
+    "AuthenticationError",
+    "BadGatewayError",
+    "BadRequestError",
+    "CircuitCompilationOptions",
+    "CircuitExecutionError",
+    "CircuitTranspilationError",
+    "CircuitValidationError",
+    "ConflictError",
+    "DDMode",
+    "DDStrategy",
+    "DataSizeError",
+    "ForbiddenError",
+    "GatewayTimeoutError",
+    "HeraldingMode",
+    "IQMError",
+    "InternalServerError",
+    "InternalSystemError",
+    "InvalidOperationError",
+    "MetricsNotAvailableError",
+    "MoveGateFrameTrackingMode",
+    "MoveGateValidationMode",
+    "NotFoundError",
+    "OperationTimeoutError",
+    "PayloadTooLargeError",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "SystemUnavailableError",
+    "TooManyRequestsError",
+    "UnauthorizedError",
+    "ValidationError",
+    "__version__",
     "ExistingMoveHandlingOptions",
     "IQMBackend",
     "IQMCircuit",

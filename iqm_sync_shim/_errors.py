@@ -19,7 +19,7 @@ from qiskit.providers import JobTimeoutError as QiskitJobTimeoutError
 
 import iqm_async
 
-__all__ = ["JobFailedError", "JobTimeoutError", "translate_job_error"]
+__all__ = ["JobFailedError", "JobTimeoutError", "MetricsNotAvailableError", "translate_job_error"]
 
 
 class JobFailedError(iqm_async.JobFailedError, QiskitJobError):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
@@ -41,6 +41,10 @@ class JobTimeoutError(iqm_async.JobTimeoutError, QiskitJobTimeoutError):  # type
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class MetricsNotAvailableError(iqm_async.IQMError, NotImplementedError):
+    """``get_backend(use_metrics=True)``: calibration quality metrics are not served yet."""
 
 
 def translate_job_error(exc: BaseException) -> BaseException:

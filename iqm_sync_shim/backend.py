@@ -26,8 +26,6 @@ warning promoted to an error never leaves an orphan job), and one converts, vali
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import logging
 import uuid
 import warnings
@@ -38,17 +36,20 @@ import anyio
 import anyio.lowlevel
 from qiskit.circuit import QuantumCircuit
 from qiskit.providers import BackendV2, Options
-from qiskit.transpiler import Target
+from qiskit.transpiler import CouplingMap, Target
 
 import iqm_async
 from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
 from iqm_async._config import DEFAULT_SHOTS
-from iqm_async.models import JOB_OPTION_NAMES, DynamicQuantumArchitecture
+from iqm_async.models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture
+from iqm_async.qiskit_convert import circuit_to_wire, with_register_layouts
 from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
 from iqm_async.transpiler import DEFAULT_PLUGIN, IQMTarget, MoveGate, build_target
 
+from ._compat import IQMArchitecture, crystal_coupling_map, take_job_options
 from ._runner import PortalRunner
 from .job import IQMJob
+from .sync_client import IQMClient
 
 if TYPE_CHECKING:
     from .batch import SyncBatch
@@ -62,9 +63,6 @@ T = TypeVar("T")
 
 _IGNORED_OPTIONS = frozenset({"memory", "seed_simulator"})
 """Options Qiskit's primitives always pass: memory is always returned, and a real device has no seed."""
-
-_COMPILATION_OPTIONS = tuple(n for n in JOB_OPTION_NAMES if n not in ("calibration_set_id", "qubit_mapping"))
-"""Job options of protocol §4.4 that ``run()`` passes straight to the core (besides ``qubit_mapping``)."""
 
 
 class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
@@ -99,8 +97,10 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
             **kwargs,
         )
         self._iqm_provider = provider
-        self.architecture = architecture
-        """The dynamic quantum architecture the target was built from."""
+        self.architecture: IQMArchitecture = IQMArchitecture.of(architecture)
+        """The dynamic quantum architecture the target was built from (``calibration_set_id`` a ``UUID``, as IQM's)."""
+        self._sync_client: IQMClient | None = None
+        self._coupling_map_iqm: CouplingMap | None = None
         self._use_default_calibration_set = use_default_calibration_set
         self._qubit_names = dqa_qubit_names(architecture)
         self._qb_to_idx = {name: i for i, name in enumerate(self._qubit_names)}
@@ -157,7 +157,20 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
     @property
     def calibration_set_id(self) -> str:
         """The calibration set every job of this backend is sent with."""
-        return self.architecture.calibration_set_id
+        return str(self.architecture.calibration_set_id)
+
+    @property
+    def coupling_map(self) -> CouplingMap:
+        """Couplers as IQM's adapter lists them: on a crystal each calibrated CZ once, in the DQA's order.
+
+        On a star chip it is the qubit-only target's map (qubit pairs that can meet in the resonator).
+        """
+        if self._coupling_map_iqm is None:
+            if self.has_resonators():
+                self._coupling_map_iqm = self.target.build_coupling_map()
+            else:
+                self._coupling_map_iqm = crystal_coupling_map(self.architecture, self._qb_to_idx)
+        return self._coupling_map_iqm
 
     @property
     def physical_qubits(self) -> list[str]:
@@ -189,7 +202,14 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         return bool(self.architecture.computational_resonators)
 
     @property
-    def client(self) -> AsyncIQMClient:
+    def client(self) -> IQMClient:
+        """A synchronous client with IQM client method names (``get_dynamic_quantum_architecture``, …)."""
+        if self._sync_client is None:
+            self._sync_client = IQMClient(self._iqm_provider)
+        return self._sync_client
+
+    @property
+    def async_client(self) -> AsyncIQMClient:
         """The provider's async core client, for power users.
 
         It lives on the shim's portal loop: run its coroutines there with :meth:`call_core`, for
@@ -245,10 +265,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         use_timeslot = bool(options.pop("use_timeslot", False))
         callback = options.pop("circuit_callback", None)
         index_to_name = options.pop("qubit_index_to_name", None)
-        job_options = _compilation_options(options.pop("circuit_compilation_options", None))
-        for key in (*_COMPILATION_OPTIONS, "qubit_mapping", "tags"):
-            if key in options:
-                job_options[key] = options.pop(key)
+        job_options = take_job_options(options)
         unknown = {k: v for k, v in options.items() if k not in _IGNORED_OPTIONS}
         if unknown:
             warnings.warn(f"Unknown backend option(s): {unknown}", UserWarning, stacklevel=2)
@@ -294,6 +311,50 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
 
         return run_batch(self, circuits, **kwargs)
 
+    def create_circuit_job_definition(
+        self,
+        run_input: QuantumCircuit | Sequence[QuantumCircuit],
+        shots: int = DEFAULT_SHOTS,
+        circuit_compilation_options: Any = None,
+        circuit_callback: Callable[[list[QuantumCircuit]], Any] | None = None,
+        qubit_index_to_name: Mapping[int, str] | None = None,
+        **unknown_options: Any,
+    ) -> CircuitJobDefinition:
+        """Build (and validate) the job definition ``run()`` would send, without sending it.
+
+        Submit it later with ``backend.client.submit_circuit_job(definition)``. Old option keywords work
+        as in :meth:`run` (with IQM's DeprecationWarning); other unknown ones warn.
+
+        Raises:
+            ValueError: for an empty batch, or a circuit that is not transpiled (``CircuitValidationError``).
+        """
+        circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
+        if not circuits:
+            raise ValueError("Empty list of circuits submitted for execution.")
+        options = dict(unknown_options)
+        options["circuit_compilation_options"] = circuit_compilation_options
+        job_options = take_job_options(options)
+        job_options.pop("tags", None)
+        unknown = {k: v for k, v in options.items() if k not in _IGNORED_OPTIONS}
+        if unknown:
+            warnings.warn(f"Unknown backend option(s): {unknown}", UserWarning, stacklevel=2)
+        if circuit_callback is not None:
+            circuit_callback(circuits)
+        names = self._names_for(qubit_index_to_name)
+        runner, client = self._portal()
+        prepared = runner.run(_prepare, client, circuits, shots, names, self.calibration_set_id, job_options)
+        return with_register_layouts(prepared.definition, prepared.registers)
+
+    def serialize_circuit(
+        self, circuit: QuantumCircuit, qubit_index_to_name: Mapping[int, str] | None = None
+    ) -> Circuit:
+        """Convert a transpiled circuit to IQM's wire circuit (one key per ``measure``), without validating it.
+
+        Raises:
+            CircuitValidationError: the circuit uses an operation IQM's wire format has no form for.
+        """
+        return circuit_to_wire(circuit, self._names_for(qubit_index_to_name))
+
     def _names_for(self, index_to_name: Mapping[int, str] | None) -> list[str]:
         """Return the component name of each Qiskit index, with a user's ``{index: name}`` overriding ours."""
         names = list(self._qubit_names)
@@ -308,40 +369,24 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         return names
 
 
-def _compilation_options(options: Any) -> dict[str, Any]:
-    """Read IQM's ``CircuitCompilationOptions`` (or any object or mapping with its fields) into job options."""
-    if options is None:
-        return {}
-    out: dict[str, Any] = {}
-    for key in _COMPILATION_OPTIONS:
-        value = options.get(key) if isinstance(options, Mapping) else getattr(options, key, None)
-        if value is None:
-            continue
-        out[key] = _plain(value)
-    return out
-
-
-def _plain(value: Any) -> Any:
-    """Turn enums, dataclasses and pydantic models into the plain JSON values of the wire format."""
-    if isinstance(value, enum.Enum):
-        return _plain(value.value)
-    if hasattr(value, "model_dump"):
-        return _plain(value.model_dump())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 # ---------------------------------------------------------------------- coroutines run on the portal loop
 
 
 async def _default_calibration_set_id(client: AsyncIQMClient) -> str:
     """Return the server's current default calibration set id (one E2 ``default`` request)."""
     return (await client.dynamic_architecture(None)).calibration_set_id
+
+
+async def _prepare(
+    client: AsyncIQMClient,
+    circuits: list[QuantumCircuit],
+    shots: int,
+    names: list[str],
+    calset: str,
+    job_options: dict[str, Any],
+) -> PreparedJob:
+    """Convert and validate circuits into a job definition (no request unless the DQA is not cached)."""
+    return await client.prepare(circuits, shots, qubit_names=names, calibration_set_id=calset, **job_options)
 
 
 async def _submit(
@@ -354,11 +399,24 @@ async def _submit(
     job_options: dict[str, Any],
 ) -> tuple[AsyncJob, PreparedJob]:
     """Convert, validate and submit a job; a submit already on the wire is finished even if the caller gives up."""
-    prepared = await client.prepare(circuits, shots, qubit_names=names, calibration_set_id=calset, **job_options)
+    prepared = await _prepare(client, circuits, shots, names, calset, job_options)
+    # The payload carries the register layout of circuits with a register that is never measured, so
+    # retrieve_job() (which has only the payload) formats results exactly as this job does.
+    sent = PreparedJob(
+        with_register_layouts(prepared.definition, prepared.registers), prepared.registers, prepared.tags
+    )
     # Cancelling a POST half-way could create a job nobody knows about. Let it finish (the transport's
     # timeouts bound it), then report its id if the caller is gone (Ctrl-C during run()).
     with anyio.CancelScope(shield=True):
-        core = await client.submit_prepared(prepared, use_timeslot=use_timeslot)
+        submitted = await client.submit_prepared(sent, use_timeslot=use_timeslot)
+    # Results are built from the definition as the user wrote it (no carried layout in their metadata).
+    core = AsyncJob(
+        client,
+        submitted.job_id,
+        definition=prepared.definition,
+        registers=prepared.registers,
+        job_data=submitted.last_data,
+    )
     try:
         await anyio.lowlevel.checkpoint_if_cancelled()
     except anyio.get_cancelled_exc_class():

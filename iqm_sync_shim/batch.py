@@ -116,7 +116,7 @@ def run_batch(backend: IQMBackend, circuits: Sequence[QuantumCircuit], **kwargs:
     kwargs.setdefault("calibration_set_id", backend.calibration_set_id)
     kwargs.setdefault("qubit_names", backend.physical_qubits)
     on_complete = kwargs.pop("on_complete", None)
-    client = backend.client
+    client = backend.async_client
     runner = get_runner()
     shared = _Shared()
     future = runner.submit(_drive, client, list(circuits), kwargs, shared)

@@ -47,6 +47,7 @@ from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
 from iqm_async.errors import MalformedResponseError
 from iqm_async.job import to_qiskit_status
 from iqm_async.models import CircuitJobDefinition, JobData
+from iqm_async.qiskit_convert import split_register_layouts
 from iqm_async.results import format_measurement_strings
 
 from ._errors import translate_job_error
@@ -81,6 +82,7 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         self._definition: CircuitJobDefinition | None = None
         self._registers: list[list[tuple[str, int]]] | None = None
         self._result: Result | None = None
+        self._messages_shown = 0
 
     def __repr__(self) -> str:
         data = self._last_data()
@@ -121,14 +123,31 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
     def _run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``fn(client, *args)`` on the portal loop, blocking this thread."""
         runner, client = self._portal()
-        return runner.run(fn, client, *args)
+        try:
+            return runner.run(fn, client, *args)
+        finally:
+            self._show_messages()
 
     async def _bridge(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Await ``fn(client, *args)`` run on the portal loop, from whatever loop the caller runs."""
         runner, client = self._portal()
-        if runner.on_portal_thread():
-            return await fn(client, *args)
-        return await await_future(runner.submit(fn, client, *args))
+        try:
+            if runner.on_portal_thread():
+                return await fn(client, *args)
+            return await await_future(runner.submit(fn, client, *args))
+        finally:
+            self._show_messages()
+
+    def _show_messages(self) -> None:
+        """Show the server's job messages not shown yet as warnings, once each, as IQM's adapter does."""
+        data = self._last_data()
+        if data is None or len(data.messages) <= self._messages_shown:
+            return
+        new = data.messages[self._messages_shown :]
+        self._messages_shown = len(data.messages)
+        for message in new:
+            source = message.get("source") or "iqm-server"
+            warnings.warn(f"Job {self.job_id()}: {source}: {message.get('message', '')}", UserWarning, stacklevel=4)
 
     def _portal(self) -> tuple[PortalRunner, AsyncIQMClient]:
         return self._iqm_backend._portal()
@@ -154,10 +173,26 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
     async def _cancel_on_loop(self, client: AsyncIQMClient) -> bool:
         return await self._bind(client).cancel_async()
 
+    async def _load_layouts(self, client: AsyncIQMClient) -> None:
+        """For a job re-attached by id: read the definition and register layouts from its payload (one E6)."""
+        if self._definition is not None:
+            return
+        definition, layouts = split_register_layouts(await client.job_payload(self.job_id()))
+        self._definition, self._registers = definition, layouts
+        core = self._core
+        self._core = AsyncJob(
+            client,
+            self.job_id(),
+            definition=definition,
+            registers=layouts,
+            job_data=None if core is None else core.last_data,
+        )
+
     async def _result_on_loop(
         self, client: AsyncIQMClient, timeout: float | None, cancel_after_timeout: bool
     ) -> Result:
         try:
+            await self._load_layouts(client)
             result = await self._bind(client).result_async(timeout, cancel_after_timeout=cancel_after_timeout)
         except iqm_async.JobError as exc:
             raise translate_job_error(exc) from None
@@ -281,15 +316,18 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
             return
         limit = math.inf if timeout is None else timeout
         runner, client = self._portal()
-        if callback is None:
-            runner.run(self._wait_on_loop, client, limit, None, wait)
-            return
-        job_id = self.job_id()
+        try:
+            if callback is None:
+                runner.run(self._wait_on_loop, client, limit, None, wait)
+                return
+            job_id = self.job_id()
 
-        async def wait_streaming(emit: Callable[[JobStatus], None]) -> JobStatus:
-            return await self._wait_on_loop(client, limit, emit, wait)
+            async def wait_streaming(emit: Callable[[JobStatus], None]) -> JobStatus:
+                return await self._wait_on_loop(client, limit, emit, wait)
 
-        runner.run_streaming(wait_streaming, lambda status: callback(job_id, status, self))
+            runner.run_streaming(wait_streaming, lambda status: callback(job_id, status, self))
+        finally:
+            self._show_messages()
 
     # ------------------------------------------------------------------ async bridge
 

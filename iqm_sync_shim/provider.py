@@ -169,7 +169,13 @@ class IQMProvider:
 
     # ------------------------------------------------------------------ backends
 
-    def get_backend(self, name: str | None = None, calibration_set_id: str | uuid.UUID | None = None) -> IQMBackend:
+    def get_backend(
+        self,
+        name: str | None = None,
+        calibration_set_id: str | uuid.UUID | None = None,
+        *,
+        use_metrics: bool = False,
+    ) -> IQMBackend:
         """Return the backend of the quantum computer, for the server's default or a given calibration set.
 
         The backend's transpilation target comes from that calibration set's dynamic quantum
@@ -178,13 +184,21 @@ class IQMProvider:
         Args:
             name: optional backend name; must be the quantum computer's (IQM's facade backends are not offered).
             calibration_set_id: a calibration set UUID; None means the server's current default.
+            use_metrics: IQM's switch for quality metrics in the target; not served yet, so True raises.
 
         Raises:
             QiskitBackendNotFoundError: when ``name`` is not this provider's backend.
             NotFoundError: when the calibration set is unknown.
+            MetricsNotAvailableError: when ``use_metrics`` is true.
         """
+        from ._errors import MetricsNotAvailableError
         from .backend import IQMBackend
 
+        if use_metrics:
+            raise MetricsNotAvailableError(
+                "use_metrics=True: calibration quality metrics are not served yet, so the target cannot use them. "
+                "Call get_backend() without use_metrics; the target is built from the calibrated gate loci."
+            )
         if name is not None and name.startswith("facade_"):
             raise QiskitBackendNotFoundError(
                 f"Facade backend {name!r} is not available in iqm_sync_shim; run against the embedded server "
@@ -196,6 +210,20 @@ class IQMProvider:
         if name is not None and name != backend_name:
             raise QiskitBackendNotFoundError(f"No backend named {name!r}; this provider serves {backend_name!r}.")
         return IQMBackend(self, dqa, name=backend_name, use_default_calibration_set=calset is None)
+
+    def backends(self, name: str | None = None, **filters: Any) -> list[IQMBackend]:
+        """Return this provider's backends (one: its quantum computer's, for the default calibration set).
+
+        Args:
+            name: keep only the backend with this name.
+            filters: Qiskit's backend filters, matched against backend attributes (e.g. ``num_qubits=20``).
+        """
+        backend = self.get_backend()
+        if name is not None and backend.name != name:
+            return []
+        if any(getattr(backend, key, None) != value for key, value in filters.items()):
+            return []
+        return [backend]
 
     # ------------------------------------------------------------------ the job ledger
 

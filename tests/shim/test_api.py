@@ -18,23 +18,58 @@ SHIM = Path(iqm_sync_shim.__file__).parent
 
 
 def test_exported_names() -> None:
-    assert sorted(iqm_sync_shim.__all__) == [
-        "ExistingMoveHandlingOptions",
-        "IQMBackend",
-        "IQMCircuit",
-        "IQMJob",
-        "IQMNaiveResonatorMoving",
-        "IQMOptimizeSingleQubitGates",
-        "IQMProvider",
-        "JobFailedError",
-        "JobTimeoutError",
-        "MoveGate",
-        "PortalThreadError",
-        "RunnerClosedError",
-        "generate_initial_layout",
-        "optimize_single_qubit_gates",
-        "transpile_to_IQM",
-    ]
+    assert sorted(iqm_sync_shim.__all__) == sorted(
+        [
+            "ExistingMoveHandlingOptions",
+            "IQMBackend",
+            "IQMCircuit",
+            "IQMJob",
+            "IQMNaiveResonatorMoving",
+            "IQMOptimizeSingleQubitGates",
+            "IQMProvider",
+            "JobFailedError",
+            "JobTimeoutError",
+            "MoveGate",
+            "PortalThreadError",
+            "RunnerClosedError",
+            "generate_initial_layout",
+            "optimize_single_qubit_gates",
+            "transpile_to_IQM",
+            "__version__",
+            # IQM's option objects
+            "CircuitCompilationOptions",
+            "DDMode",
+            "DDStrategy",
+            "HeraldingMode",
+            "MoveGateFrameTrackingMode",
+            "MoveGateValidationMode",
+            # IQM's error names (iqm-client 36), and ours for use_metrics=True
+            "AuthenticationError",
+            "BadGatewayError",
+            "BadRequestError",
+            "CircuitExecutionError",
+            "CircuitTranspilationError",
+            "CircuitValidationError",
+            "ConflictError",
+            "DataSizeError",
+            "ForbiddenError",
+            "GatewayTimeoutError",
+            "IQMError",
+            "InternalServerError",
+            "InternalSystemError",
+            "InvalidOperationError",
+            "MetricsNotAvailableError",
+            "NotFoundError",
+            "OperationTimeoutError",
+            "PayloadTooLargeError",
+            "RateLimitError",
+            "ServiceUnavailableError",
+            "SystemUnavailableError",
+            "TooManyRequestsError",
+            "UnauthorizedError",
+            "ValidationError",
+        ]
+    )
     assert all(hasattr(iqm_sync_shim, name) for name in iqm_sync_shim.__all__)
 
 
@@ -67,6 +102,8 @@ def test_iqm_job_has_the_reference_surface() -> None:
 
 
 def test_provider_and_backend_signatures() -> None:
+    use_metrics = inspect.signature(IQMProvider.get_backend).parameters["use_metrics"]
+    assert use_metrics.kind is inspect.Parameter.KEYWORD_ONLY
     sig = inspect.signature(IQMProvider.__init__).parameters
     assert list(sig)[:5] == ["self", "url", "token", "tokens_file", "quantum_computer"]
     assert sig["url"].default is None and sig["url"].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -74,6 +111,7 @@ def test_provider_and_backend_signatures() -> None:
     assert params(IQMProvider.get_backend)[1:] == [
         "name: 'str | None' = None",
         "calibration_set_id: 'str | uuid.UUID | None' = None",
+        "use_metrics: 'bool' = False",
     ]
     run = params(IQMBackend.run)
     assert run[1] == "run_input: 'QuantumCircuit | Sequence[QuantumCircuit]'"

@@ -86,14 +86,15 @@ def test_job_options_and_compilation_options_reach_the_wire(
         max_circuit_duration_over_t2 = 0.0
 
     seen: list[list[QuantumCircuit]] = []
-    job = backend.run(
-        bell,
-        shots=8,
-        circuit_compilation_options=CompilationOptions(),
-        active_reset_cycles=2,
-        circuit_callback=seen.append,
-        use_timeslot=True,
-    )
+    with pytest.warns(DeprecationWarning, match="active_reset_cycles is deprecated"):
+        job = backend.run(
+            bell,
+            shots=8,
+            circuit_compilation_options=CompilationOptions(),
+            active_reset_cycles=2,
+            circuit_callback=seen.append,
+            use_timeslot=True,
+        )
     payload = srv.state.store.payload(job.job_id())
     assert payload["heralding_mode"] == "zeros"
     assert payload["max_circuit_duration_over_t2"] == 0.0
@@ -164,7 +165,7 @@ def test_retrieve_unknown_job_fails_at_once(backend: IQMBackend, srv: RunningSer
 
 
 def test_backend_exposes_the_async_core(backend: IQMBackend, srv: RunningServer) -> None:
-    assert isinstance(backend.client, iqm_async.AsyncIQMClient)
+    assert isinstance(backend.async_client, iqm_async.AsyncIQMClient)
     health = backend.call_core(iqm_async.AsyncIQMClient.health)
     assert health["status"] == "ok"
 

@@ -180,9 +180,9 @@ def test_global_runner_is_a_singleton_and_replaced_after_close(
     assert get_runner() is get_runner()
     with IQMProvider(shim_server.url, **CLIENT_OPTIONS) as provider:
         backend = provider.get_backend()
-        old_runner, old_client = get_runner(), backend.client
+        old_runner, old_client = get_runner(), backend.async_client
         old_runner.close()  # as at interpreter exit: the provider's client is closed on its loop
         assert old_client.is_closed
         # The next call gets a fresh loop, and the provider a fresh client on it.
         assert backend.run(bell, shots=4).result().success
-        assert get_runner() is not old_runner and backend.client is not old_client
+        assert get_runner() is not old_runner and backend.async_client is not old_client

@@ -1,0 +1,5 @@
+"""IQM's import path ``iqm.qiskit_iqm.iqm_job``."""
+
+from .job import IQMJob
+
+__all__ = ["IQMJob"]
