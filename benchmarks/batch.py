@@ -41,6 +41,7 @@ import anyio
 from qiskit import QuantumCircuit
 
 from iqm_async import AsyncIQMClient, RateLimitError
+from iqm_async._config import DEFAULT_RATE_LIMIT_POLICY
 from iqm_async.server import RateLimitConfig, RunningServer, ServerConfig, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,25 @@ def rate_limit_floor(jobs: int, limits: RateLimitConfig) -> tuple[float, int]:
     """Least time a rolling-window quota allows for one submit, one status read and one download per job."""
     units = jobs * (limits.cost_submit + 2 * limits.cost_read)
     return limits.window_s * max(0, math.ceil(units / limits.quota) - 1), units
+
+
+def floor_at(jobs: int, limits: RateLimitConfig, share: float) -> tuple[float, str]:
+    """The rate-limit floor when the client spends ``share`` of the quota, with its arithmetic spelled out.
+
+    A rolling window of ``W`` seconds admits ``share × quota`` units in any ``W`` seconds: the first
+    ``share × quota`` go at once, each further ``share × quota`` one window later, so ``U`` units need
+    ``W × (ceil(U / (share × quota)) − 1)`` seconds.
+    """
+    per_job = limits.cost_submit + 2 * limits.cost_read
+    units = jobs * per_job
+    allowed = share * limits.quota
+    windows = max(0, math.ceil(units / allowed) - 1)
+    text = (
+        f"{jobs} jobs x ({limits.cost_submit} submit + {limits.cost_read} status + {limits.cost_read} download) = "
+        f"{units} units; at {share * 100:g} % ({allowed:g}/{limits.window_s:g} s): "
+        f"{limits.window_s:g} s x (ceil({units}/{allowed:g}) - 1) = {limits.window_s * windows:g} s"
+    )
+    return limits.window_s * windows, text
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -190,6 +210,67 @@ print(json.dumps({"sequential": sequential, "chunked": chunked}))
 """
 
 
+QISKIT_CALLS_CHILD = """
+import json, math, statistics, sys, time, warnings
+warnings.simplefilter("ignore")
+url, which = sys.argv[1], sys.argv[2]
+started = time.perf_counter()
+if which == "ours":
+    from iqm_sync_shim import IQMProvider
+else:
+    from iqm.qiskit_iqm import IQMProvider
+from qiskit import QuantumCircuit, transpile
+imported = time.perf_counter() - started
+
+def timed(call, reps):
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+t = time.perf_counter()
+provider = IQMProvider(url)
+backend = provider.get_backend()
+fresh = time.perf_counter() - t
+again = timed(provider.get_backend, 10)
+circuits = []
+for i in range(100):
+    qc = QuantumCircuit(20, 20, name=f"c{i}")
+    for q in range(20):
+        qc.r(math.pi / 2, 0.0, q)
+    qc.measure(range(20), range(20))
+    circuits.append(qc)
+circuits = transpile(circuits, backend, optimization_level=0)
+result = backend.run(circuits, shots=1000).result()
+t = time.perf_counter()
+counts = result.get_counts()
+first = time.perf_counter() - t
+repeat = timed(result.get_counts, 5)
+try:
+    memory = timed(lambda: [result.get_memory(i) for i in range(100)], 3)
+except Exception:
+    memory = None
+print(json.dumps({"import": imported, "fresh": fresh, "get_backend": again, "counts_first": first,
+                  "counts": repeat, "memory": memory, "outcomes": sum(len(c) for c in counts)}))
+"""
+
+
+def run_qiskit_calls(python: str, url: str, which: str) -> dict[str, Any]:
+    """Time get_backend() and get_counts()/get_memory() in a fresh process (ours, or IQM's adapter)."""
+    proc = subprocess.run(
+        [python, "-c", textwrap.dedent(QISKIT_CALLS_CHILD), url, which],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)} if which == "ours" else None,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{which} Qiskit-calls child failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run_rss(n_jobs: int) -> dict[str, Any]:
     """Peak RSS of a client process tracking ``n_jobs`` jobs that the held server keeps waiting."""
     config = ServerConfig(seed=11, rate_limit=RateLimitConfig(quota=10**9))  # this measurement alone
@@ -229,11 +310,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="circuits in the timed batch (default 1000; quick 200)")
     parser.add_argument("--baseline-python", default=None, help="interpreter with IQM's iqm-client 36 installed")
     parser.add_argument("--rss-jobs", type=int, default=None, help="jobs in flight for the RSS measurement")
+    parser.add_argument(
+        "--limit-sizes",
+        default=None,
+        help="circuits per fast-server rate-limit run, comma-separated (1000,10000,50000)",
+    )
+    parser.add_argument("--skip-main", action="store_true", help="skip the realistic batch, sequential and RSS rows")
+    parser.add_argument("--skip-qiskit-calls", action="store_true", help="skip the get_backend/get_counts rows")
     args = parser.parse_args()
     n = args.n or (200 if args.quick else 1000)
     n_seq = 5 if args.quick else 20
     n_rss = args.rss_jobs or (2000 if args.quick else 10_000)
-    n_big = 2000 if args.quick else 10_000
+    default_sizes = "1000,2000" if args.quick else "1000,10000,50000"
+    limit_sizes = [int(x) for x in (args.limit_sizes or default_sizes).split(",") if x]
     rows: list[tuple[str, str, str, str]] = []
     circuits = [sweep_circuit(i, n) for i in range(n)]
     limits = RateLimitConfig()
@@ -241,93 +330,136 @@ def main() -> None:
     def row(what: str, value: str, target: str = "", ok: bool | None = None) -> None:
         rows.append((what, value, target, "" if ok is None else ("yes" if ok else "NO")))
 
-    config = ServerConfig(seed=7, exec_time_per_circuit=PER_CIRCUIT_S, rate_limit=limits)
-    print(
-        f"running: {n} circuits batch, {n_seq} sequential, {n_rss} in-flight jobs for RSS, {n_big} with defaults …",
-        file=sys.stderr,
-    )
-    with serve_in_thread(config) as srv:
-        ours = anyio.run(run_ours, srv.url, circuits)
-        busy = busy_seconds(srv)
-        floor, units = rate_limit_floor(ours["jobs"], limits)
-        limit = max(busy, floor)
-        statuses = status_reads(srv) / ours["jobs"]
-        server_429 = srv.state.stats()["rate_limited"]
+    if not args.skip_main:
+        config = ServerConfig(seed=7, exec_time_per_circuit=PER_CIRCUIT_S, rate_limit=limits)
+        print(
+            f"running: {n} circuits batch, {n_seq} sequential, {n_rss} in-flight jobs for RSS …",
+            file=sys.stderr,
+        )
+        with serve_in_thread(config) as srv:
+            ours = anyio.run(run_ours, srv.url, circuits)
+            busy = busy_seconds(srv)
+            floor, units = rate_limit_floor(ours["jobs"], limits)
+            limit = max(busy, floor)
+            statuses = status_reads(srv) / ours["jobs"]
+            server_429 = srv.state.stats()["rate_limited"]
 
-        srv.state.reset()
-        seq = anyio.run(run_sequential, srv.url, circuits[:n_seq])
-        seq_total = seq * n / n_seq
-
-        iqm: dict[str, float] | None = None
-        if args.baseline_python:
             srv.state.reset()
-            iqm = run_iqm(args.baseline_python, srv.url, n, n_seq)
+            seq = anyio.run(run_sequential, srv.url, circuits[:n_seq])
+            seq_total = seq * n / n_seq
 
-    target = 1.1 * limit + SEQUENTIAL_POLL_S
-    row(
-        f"wall time, {n} circuits, iqm-async batch ({ours['jobs']} jobs)",
-        f"{ours['wall']:.1f} s",
-        f"<= 1.1 x limit + 1 poll = {target:.1f} s",
-        ours["wall"] <= target and ours["failed"] == 0,
-    )
-    row(
-        "physical limit = max(server busy, rate-limit floor)",
-        f"{limit:.1f} s",
-        f"busy {busy:.1f} s; floor {floor:.1f} s for {units} units",
-    )
-    row("  ratio to the limit", f"{ours['wall'] / limit:.3f}x")
-    row(
-        f"sequential submit-and-wait, 1 s polls (iqm-async, {n_seq} run, x{n / n_seq:g})",
-        f"{seq_total:.0f} s (extrapolated; {seq / n_seq:.2f} s per circuit)",
-    )
-    speedup = seq_total / ours["wall"]
-    row("  batch speed-up over sequential", f"{speedup:.1f}x", ">= 10x", speedup >= 10)
-    row("status requests per job (server log)", f"{statuses:.1f}", "< 10", statuses < 10)
-    row(
-        "429s received by the client / surfaced as errors",
-        f"{ours['client_429']} / {ours['surfaced_429']} (server refused {server_429})",
-        "0 surfaced",
-        ours["surfaced_429"] == 0,
-    )
-    if iqm is not None:
-        iqm_seq_total = iqm["sequential"] * n / n_seq
+            iqm: dict[str, float] | None = None
+            if args.baseline_python:
+                srv.state.reset()
+                iqm = run_iqm(args.baseline_python, srv.url, n, n_seq)
+
+        target = 1.1 * limit + SEQUENTIAL_POLL_S
         row(
-            f"IQM client 36, sequential ({n_seq} run, x{n / n_seq:g})",
-            f"{iqm_seq_total:.0f} s (extrapolated; {iqm['sequential'] / n_seq:.2f} s per circuit)",
+            f"wall time, {n} circuits, iqm-async batch ({ours['jobs']} jobs)",
+            f"{ours['wall']:.1f} s",
+            f"<= 1.1 x limit + 1 poll = {target:.1f} s",
+            ours["wall"] <= target and ours["failed"] == 0,
         )
-        row("  batch speed-up over IQM client, sequential", f"{iqm_seq_total / ours['wall']:.1f}x")
         row(
-            f"IQM client 36, {CHUNK}-circuit jobs one after another", f"{iqm['chunked']:.1f} s (measured, {n} circuits)"
+            "physical limit = max(server busy, rate-limit floor)",
+            f"{limit:.1f} s",
+            f"busy {busy:.1f} s; floor {floor:.1f} s for {units} units",
         )
-        row(f"  batch speed-up over IQM client, {CHUNK}-circuit jobs", f"{iqm['chunked'] / ours['wall']:.2f}x")
-    else:
-        row("IQM client 36 baseline", "skipped", "pass --baseline-python /work/iqmvenv/bin/python")
+        row("  ratio to the limit", f"{ours['wall'] / limit:.3f}x")
+        row(
+            f"sequential submit-and-wait, 1 s polls (iqm-async, {n_seq} run, x{n / n_seq:g})",
+            f"{seq_total:.0f} s (extrapolated; {seq / n_seq:.2f} s per circuit)",
+        )
+        speedup = seq_total / ours["wall"]
+        row("  batch speed-up over sequential", f"{speedup:.1f}x", ">= 10x", speedup >= 10)
+        row("status requests per job (server log)", f"{statuses:.1f}", "< 10", statuses < 10)
+        row(
+            "429s received by the client / surfaced as errors",
+            f"{ours['client_429']} / {ours['surfaced_429']} (server refused {server_429})",
+            "0 surfaced",
+            ours["surfaced_429"] == 0,
+        )
+        if iqm is not None:
+            iqm_seq_total = iqm["sequential"] * n / n_seq
+            row(
+                f"IQM client 36, sequential ({n_seq} run, x{n / n_seq:g})",
+                f"{iqm_seq_total:.0f} s (extrapolated; {iqm['sequential'] / n_seq:.2f} s per circuit)",
+            )
+            row("  batch speed-up over IQM client, sequential", f"{iqm_seq_total / ours['wall']:.1f}x")
+            row(
+                f"IQM client 36, {CHUNK}-circuit jobs one after another",
+                f"{iqm['chunked']:.1f} s (measured, {n} circuits)",
+            )
+            row(f"  batch speed-up over IQM client, {CHUNK}-circuit jobs", f"{iqm['chunked'] / ours['wall']:.2f}x")
+        else:
+            row("IQM client 36 baseline", "skipped", "pass --baseline-python /work/iqmvenv/bin/python")
 
-    rss = run_rss(n_rss)
-    row(
-        f"peak RSS of the client tracking {n_rss} jobs in flight",
-        f"{rss['peak_mb']:.0f} MB ({rss['base_mb']:.0f} MB after imports; {rss['tracked']} tracked, "
-        f"submitted in {rss['submit_s']:.0f} s)",
-        "< 200 MB",
-        rss["peak_mb"] < 200 and rss["tracked"] == n_rss,
-    )
+        rss = run_rss(n_rss)
+        row(
+            f"peak RSS of the client tracking {n_rss} jobs in flight",
+            f"{rss['peak_mb']:.0f} MB ({rss['base_mb']:.0f} MB after imports; {rss['tracked']} tracked, "
+            f"submitted in {rss['submit_s']:.0f} s)",
+            "< 200 MB",
+            rss["peak_mb"] < 200 and rss["tracked"] == n_rss,
+        )
 
-    with serve_in_thread(ServerConfig(seed=5)) as srv:  # every server default, rate limit included
-        big = anyio.run(run_ours, srv.url, [sweep_circuit(i, n_big) for i in range(n_big)])
-        big_statuses = status_reads(srv) / big["jobs"]
-        big_refused = srv.state.stats()["rate_limited"]
-    row(
-        f"{n_big} circuits, server defaults ({big['jobs']} jobs)",
-        f"{big['wall']:.1f} s, {big['failed']} failed, {big_statuses:.1f} status reads/job",
-        "completes",
-        big["failed"] == 0,
-    )
-    row(
-        "  429s received / surfaced",
-        f"{big['client_429']} / {big['surfaced_429']} (server refused {big_refused})",
-        "0 surfaced",
-        big["surfaced_429"] == 0,
-    )
+    for size in limit_sizes:
+        with serve_in_thread(ServerConfig(seed=5)) as srv:  # every server default: fast, rate limit on
+            print(f"running: {size} circuits on a fast server with the rate limit on …", file=sys.stderr)
+            big = anyio.run(run_ours, srv.url, [sweep_circuit(i, size) for i in range(size)])
+            big_busy = busy_seconds(srv)
+            big_statuses = status_reads(srv) / big["jobs"]
+            big_refused = srv.state.stats()["rate_limited"]
+            requests = len(srv.state.requests())
+        floor90, text90 = floor_at(big["jobs"], limits, 1 - DEFAULT_RATE_LIMIT_POLICY.low_water_fraction)
+        floor100, text100 = floor_at(big["jobs"], limits, 1.0)
+        big_limit = max(big_busy, floor90)
+        ratio = big["wall"] / big_limit if big_limit > 0 else math.inf
+        row(
+            f"{size} circuits, fast server, rate limit on ({big['jobs']} jobs): wall",
+            f"{big['wall']:.1f} s = {ratio:.2f}x max(busy {big_busy:.1f} s, floor {floor90:g} s)",
+            "<= 1.1x",
+            ratio <= 1.1 and big["failed"] == 0,
+        )
+        row("  floor at the client's share", text90)
+        row("  floor at 100 % of the quota", text100, f"wall / this floor = {big['wall'] / max(floor100, 1e-9):.2f}x")
+        row(
+            "  requests / 429s received / surfaced",
+            f"{requests} ({requests / big['jobs']:.1f}/job, {big_statuses:.1f} status reads/job) / "
+            f"{big['client_429']} / {big['surfaced_429']} (server refused {big_refused})",
+            "0 surfaced",
+            big["surfaced_429"] == 0,
+        )
+
+    if not args.skip_qiskit_calls:
+        with serve_in_thread(ServerConfig(seed=9, rate_limit=RateLimitConfig(enabled=False))) as srv:
+            print("running: get_backend / get_counts in fresh processes …", file=sys.stderr)
+            ours_calls = run_qiskit_calls(sys.executable, srv.url, "ours")
+            iqm_calls = run_qiskit_calls(args.baseline_python, srv.url, "iqm") if args.baseline_python else None
+        for key, label in (
+            ("fresh", "IQMProvider(url).get_backend() in a fresh process"),
+            ("get_backend", "get_backend() on an open provider (median of 10)"),
+            ("counts_first", "result.get_counts(), 100 circuits x 20 qubits x 1000 shots, first call"),
+            ("counts", "  the same, repeated (median of 5)"),
+            ("memory", "get_memory() of each of the 100 circuits (median of 3)"),
+        ):
+            ours_s = ours_calls[key]
+            if iqm_calls is None or iqm_calls.get(key) is None:
+                row(label, f"{ours_s * 1000:.1f} ms", "IQM: pass --baseline-python")
+                continue
+            ratio = ours_s / iqm_calls[key]
+            row(
+                label,
+                f"{ours_s * 1000:.1f} ms vs IQM {iqm_calls[key] * 1000:.1f} ms = {ratio:.2f}x",
+                "<= 2x",
+                ratio <= 2.0,
+            )
+        imported = f"{ours_calls['import'] * 1000:.0f} ms"
+        if iqm_calls is not None:
+            imported += (
+                f" vs IQM {iqm_calls['import'] * 1000:.0f} ms = {ours_calls['import'] / iqm_calls['import']:.2f}x"
+            )
+        row("  import of the facade (same child)", imported)
 
     print()
     print(
