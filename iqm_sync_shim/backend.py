@@ -101,6 +101,8 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         """The dynamic quantum architecture the target was built from (``calibration_set_id`` a ``UUID``, as IQM's)."""
         self._sync_client: IQMClient | None = None
         self._coupling_map_iqm: CouplingMap | None = None
+        self.metrics: None = None
+        """IQM's calibration quality metrics for the target; not served yet, so always None."""
         self._use_default_calibration_set = use_default_calibration_set
         self._qubit_names = dqa_qubit_names(architecture)
         self._qb_to_idx = {name: i for i, name in enumerate(self._qubit_names)}

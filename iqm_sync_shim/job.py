@@ -138,6 +138,13 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         finally:
             self._show_messages()
 
+    @property
+    def circuit_metadata(self) -> list[dict[str, Any]] | None:
+        """Each circuit's metadata as submitted (IQM's attribute); None for a re-attached job before ``result()``."""
+        if self._definition is None:
+            return None
+        return [dict(c.metadata or {}) for c in self._definition.circuits]
+
     def _show_messages(self) -> None:
         """Show the server's job messages not shown yet as warnings, once each, as IQM's adapter does."""
         data = self._last_data()

@@ -98,6 +98,10 @@ class IQMClient:
         """Return the chip layout (E3)."""
         return self._run(AsyncIQMClient.static_architecture)
 
+    def get_chip_label(self) -> str:
+        """Return the chip's label (``dut_label`` of the static quantum architecture)."""
+        return self.get_static_quantum_architecture().dut_label or ""
+
     def get_health(self) -> dict[str, Any]:
         """Return the quantum computer's health report."""
         return self._run(AsyncIQMClient.health)

@@ -36,6 +36,9 @@ def test_exported_names() -> None:
             "optimize_single_qubit_gates",
             "transpile_to_IQM",
             "__version__",
+            "IQMDefaultSchedulingPlugin",
+            "IQMSchedulingPlugin",
+            "IQMTarget",
             # IQM's option objects
             "CircuitCompilationOptions",
             "DDMode",
