@@ -480,7 +480,8 @@ class AsyncIQMClient:
     def _require_ledger(self) -> Ledger:
         if self.ledger is None:
             raise LedgerError(
-                "This client has no job ledger: pass ledger=True (or a path) to AsyncIQMClient, or set IQM_ASYNC_LEDGER."
+                "This client has no job ledger: pass ledger=True (or a path) to AsyncIQMClient, "
+                "or set IQM_ASYNC_LEDGER."
             )
         return self.ledger
 
