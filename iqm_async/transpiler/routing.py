@@ -19,7 +19,10 @@ MOVE is unavoidable it parks the qubit with the most ``cz`` gates still to come 
 Circuits that already contain MOVEs (on the view with resonators) are first read back into qubit
 terms according to :class:`ExistingMoveHandlingOptions`: ``keep`` validates them and keeps each MOVE
 (a state is parked where the circuit parks it), ``trust`` does the same without validation and repairs
-what breaks the rules with extra MOVEs, ``remove`` drops them and routes from scratch.
+what breaks the rules with extra MOVEs, ``remove`` drops them and routes from scratch. Read back, a
+gate on the resonator acts on the state the circuit moved there, and (``trust``/``remove``) a gate on a
+qubit whose state the circuit moved away acts on that state (it is brought home for the gate; a ``cz``
+with an empty resonator does nothing and is dropped).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import enum
 import heapq
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from qiskit.circuit import Clbit, QuantumRegister  # type: ignore[import-untyped, unused-ignore]
@@ -66,9 +69,6 @@ class _Op:
     clbits: tuple[Clbit, ...]
     kind: int
     resonator: int = -1  # for _PARK: where the circuit parks the qubit
-    blockers: int = 0
-    unblocks: list[int] = field(default_factory=list)
-    run: tuple[int, ...] = ()  # for _CZ: the run id on each of its two wires
 
 
 def _kind(name: str, n_qubits: int) -> int:
@@ -105,7 +105,9 @@ def route_moves(
         ops = _read_existing_moves(raw, star, ExistingMoveHandlingOptions(existing_moves))
     else:
         ops = [_Op(op, qs, cs, _kind(op.name, len(qs))) for op, qs, cs in raw]
-    emitted = _Router(ops, star).run()
+    # The greedy choice is a heuristic; a few orders of preference cost little next to Qiskit's own
+    # stages, so try each and keep the routing with the fewest MOVEs (the first on a tie).
+    emitted = min((_Router(ops, star, strategy).run() for strategy in _STRATEGIES), key=_move_count)
 
     out = dag.copy_empty_like()
     if width < n + len(resonators):
@@ -171,18 +173,20 @@ def _read_existing_moves(
         mapped_qs: list[int] = []
         for q in qs:
             if q >= n:
-                if q not in content:
-                    raise TranspilerError(f"{op.name} acts on resonator {q} while it holds no qubit state")
                 if op.name != "cz":
                     raise TranspilerError(f"{op.name} cannot act on a computational resonator; only cz and move can")
+                if q not in content:
+                    if strict:
+                        fail(f"cz on resonator {q} while it holds no qubit state")
+                    break  # a cz with an empty resonator does nothing
                 mapped_qs.append(content[q])
             else:
-                if q in where:
-                    if strict:
-                        fail(f"{op.name} on qubit {q} while its state is in resonator {where[q]}")
-                    restore(q)
+                if q in where and strict:
+                    fail(f"{op.name} on qubit {q} while its state is in resonator {where[q]}")
+                # Otherwise the gate acts on the qubit's state wherever it is; routing brings it home first.
                 mapped_qs.append(q)
-        ops.append(_Op(op, tuple(mapped_qs), cs, _kind(op.name, len(mapped_qs))))
+        else:
+            ops.append(_Op(op, tuple(mapped_qs), cs, _kind(op.name, len(mapped_qs))))
     if where:
         if strict:
             fail(f"the circuit ends while qubit states are in resonators ({sorted(where)})")
@@ -191,12 +195,23 @@ def _read_existing_moves(
     return ops
 
 
+_STRATEGIES = ("longest_run", "circuit_order")
+
+
+def _move_count(emitted: list[tuple[Any, tuple[int, ...], tuple[Clbit, ...]]]) -> int:
+    return sum(1 for op, _, _ in emitted if op.name == MOVE)
+
+
 class _Router:
     """The greedy scheduler: runs every op that needs no MOVE first, and parks as well as it can when one must."""
 
-    def __init__(self, ops: list[_Op], star: StarTopology) -> None:
+    def __init__(self, ops: list[_Op], star: StarTopology, strategy: str = _STRATEGIES[0]) -> None:
         self.ops = ops
         self.star = star
+        self.strategy = strategy
+        self.blockers = [0] * len(ops)
+        self.unblocks: list[list[int]] = [[] for _ in ops]
+        self.runs: list[tuple[int, ...]] = [() for _ in ops]  # for a cz: its run id on each of its two wires
         self.where: dict[int, int] = {}  # qubit → resonator holding its state
         self.holder: dict[int, int] = {}  # resonator → qubit whose state it holds
         self.out: list[tuple[Any, tuple[int, ...], tuple[Clbit, ...]]] = []
@@ -216,8 +231,8 @@ class _Router:
         last_clbit: dict[Clbit, int] = {}
 
         def link(before: int, after: int) -> None:
-            ops[before].unblocks.append(after)
-            ops[after].blockers += 1
+            self.unblocks[before].append(after)
+            self.blockers[after] += 1
 
         for i, op in enumerate(ops):
             for q in op.qubits:
@@ -234,7 +249,7 @@ class _Router:
                     runs.append(run_id[q])
                     if q in last_non_cz:
                         link(last_non_cz[q], i)
-                op.run = tuple(runs)
+                self.runs[i] = tuple(runs)
             else:
                 for q in op.qubits:
                     if q in open_run:
@@ -264,7 +279,7 @@ class _Router:
         op = self.ops[wire[pos]]
         if op.kind != _CZ:
             return 0
-        return self.run_left[op.run[op.qubits.index(q)]]
+        return self.run_left[self.runs[wire[pos]][op.qubits.index(q)]]
 
     def _move(self, q: int, r: int) -> None:
         self.out.append((MoveGate(), (q, r), ()))
@@ -380,14 +395,13 @@ class _Router:
             q = action[1]
             self._move(q, where[q])
         self.done[i] = True
-        if op.kind == _CZ:
-            for run in op.run:
-                self.run_left[run] -= 1
+        for run in self.runs[i]:
+            self.run_left[run] -= 1
 
     def run(self) -> list[tuple[Any, tuple[int, ...], tuple[Clbit, ...]]]:
         """Schedule every op and return the routed instructions as ``(operation, qubits, clbits)``."""
         ops = self.ops
-        ready = [i for i, op in enumerate(ops) if op.blockers == 0]
+        ready = [i for i in range(len(ops)) if self.blockers[i] == 0]
         heapq.heapify(ready)
         waiting: list[int] = []  # ready ops that need a MOVE, re-examined when nothing else can run
         while ready or waiting:
@@ -401,7 +415,10 @@ class _Router:
             if not waiting:
                 break
             # Nothing runs without a MOVE: take the cheapest action over every waiting op.
-            _, i = min((self._plan(ops[i])[:3], i) for i in waiting)
+            if self.strategy == "circuit_order":
+                _, i = min(((self._plan(ops[i])[0], i), i) for i in waiting)
+            else:
+                _, i = min((self._plan(ops[i])[:3], i) for i in waiting)
             waiting.remove(i)
             self._finish(i, self._plan(ops[i])[3], ready)
             for j in waiting:
@@ -415,9 +432,9 @@ class _Router:
 
     def _finish(self, i: int, action: tuple[Any, ...], ready: list[int]) -> None:
         self._execute(i, action)
-        for j in self.ops[i].unblocks:
-            self.ops[j].blockers -= 1
-            if self.ops[j].blockers == 0:
+        for j in self.unblocks[i]:
+            self.blockers[j] -= 1
+            if self.blockers[j] == 0:
                 heapq.heappush(ready, j)
 
 

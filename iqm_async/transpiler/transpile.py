@@ -17,6 +17,9 @@ from .target import IQMTarget, build_target
 
 __all__ = ["generate_initial_layout", "target_with_resonators", "transpile_to_IQM"]
 
+_MAX_LEVEL_WITH_MOVES = 1
+"""Highest Qiskit optimisation level used for circuits that already contain MOVEs."""
+
 
 def target_with_resonators(target: IQMTarget) -> IQMTarget:
     """Return the view of ``target``'s architecture with the resonators, MOVE and fictional ``cz`` loci."""
@@ -72,7 +75,9 @@ def transpile_to_IQM(  # IQM's name, capitals included
         circuit: the circuit to transpile.
         backend: an ``IQMBackend`` (anything whose ``target`` is an :class:`IQMTarget`).
         initial_layout: as in Qiskit's ``transpile``; for circuits with MOVEs the default puts their
-            resonator wires on the resonators (:func:`generate_initial_layout`).
+            resonator wires on the resonators (:func:`generate_initial_layout`). Circuits with MOVEs
+            are transpiled at ``optimization_level`` 1 at most (a higher one warns), because Qiskit's
+            two-qubit re-synthesis would take their MOVEs apart.
         perform_move_routing: route qubit–qubit ``cz`` gates through the resonators (star chips).
         optimize_single_qubits: merge single-qubit gates and make z rotations virtual.
         ignore_barriers: let that optimisation merge across barriers.
@@ -100,6 +105,18 @@ def transpile_to_IQM(  # IQM's name, capitals included
         target = target.restrict_to_qubits(restrict_to_qubits)
     if has_moves and initial_layout is None:
         initial_layout = generate_initial_layout(target, circuit)
+    if has_moves:
+        # From level 2 on, Qiskit re-synthesises two-qubit blocks, which would take MOVEs apart (or put
+        # gates on a resonator); IQM advises a lower level for such circuits, and we apply it.
+        level = qiskit_transpiler_kwargs.get("optimization_level")
+        if level is not None and level > _MAX_LEVEL_WITH_MOVES:
+            warnings.warn(
+                f"optimization_level={level} would re-synthesise the circuit's MOVE gates; "
+                f"using {_MAX_LEVEL_WITH_MOVES} for this circuit",
+                UserWarning,
+                stacklevel=2,
+            )
+        qiskit_transpiler_kwargs["optimization_level"] = min(_MAX_LEVEL_WITH_MOVES, 2 if level is None else level)
     method = qiskit_transpiler_kwargs.pop("scheduling_method", None)
     if method is None:
         method = scheduling_method_name(
