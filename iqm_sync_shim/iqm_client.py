@@ -37,6 +37,9 @@ from iqm_async.transpiler import ExistingMoveHandlingOptions
 
 from .sync_client import CircuitJobTracker, IQMClient
 
+GatewayTimeoutError = OperationTimeoutError
+"""IQM's alias of ``OperationTimeoutError`` (every timeout)."""
+
 __all__ = [
     "STANDARD_DD_STRATEGY",
     "AuthenticationError",
@@ -53,6 +56,7 @@ __all__ = [
     "DataSizeError",
     "ExistingMoveHandlingOptions",
     "ForbiddenError",
+    "GatewayTimeoutError",
     "HeraldingMode",
     "IQMClient",
     "IQMError",

@@ -14,6 +14,7 @@ import pytest
 
 import iqm_async
 import iqm_sync_shim
+import iqm_sync_shim.iqm_client
 from iqm_sync_shim import IQMBackend, IQMJob, IQMProvider
 from iqm_sync_shim.sync_client import CircuitJobTracker, IQMClient
 
@@ -66,6 +67,7 @@ PRESENT: dict[str, list[str]] = {
             "ConflictError",
             "DataSizeError",
             "ForbiddenError",
+            "GatewayTimeoutError",
             "IQMError",
             "InternalServerError",
             "InternalSystemError",
