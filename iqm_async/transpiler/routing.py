@@ -196,6 +196,8 @@ def _read_existing_moves(
 
 
 _STRATEGIES = ("longest_run", "circuit_order")
+_MOVE_GATE = MoveGate()  # one shared instance, as Qiskit shares its standard gates: MOVE has no parameters
+_CZ_GATE = CZGate()
 
 
 def _move_count(emitted: list[tuple[Any, tuple[int, ...], tuple[Clbit, ...]]]) -> int:
@@ -282,7 +284,7 @@ class _Router:
         return self.run_left[self.runs[wire[pos]][op.qubits.index(q)]]
 
     def _move(self, q: int, r: int) -> None:
-        self.out.append((MoveGate(), (q, r), ()))
+        self.out.append((_MOVE_GATE, (q, r), ()))
         if self.holder.get(r) == q:
             del self.holder[r], self.where[q]
         else:
@@ -383,7 +385,7 @@ class _Router:
                 if m in where:
                     self._move(m, where[m])
                 self._move(m, r)
-            self.out.append((CZGate(), (g, r), op.clbits))
+            self.out.append((_CZ_GATE, (g, r), op.clbits))
         elif kind == "park":
             _, q, r = action
             if r in holder:
@@ -425,7 +427,7 @@ class _Router:
                 heapq.heappush(ready, j)
             waiting.clear()
         for r, q in sorted(self.holder.items()):
-            self.out.append((MoveGate(), (q, r), ()))
+            self.out.append((_MOVE_GATE, (q, r), ()))
         self.holder.clear()
         self.where.clear()
         return self.out
