@@ -16,7 +16,7 @@ from __future__ import annotations
 from .gates import IQMCircuit, MoveGate
 from .passes import IQMOptimizeSingleQubitGates, optimize_single_qubit_gates
 from .plugins import DEFAULT_PLUGIN, IQMDefaultSchedulingPlugin, IQMSchedulingPlugin
-from .routing import ExistingMoveHandlingOptions, ResonatorMoveRouting, route_moves
+from .routing import ExistingMoveHandlingOptions, MoveRoutingError, ResonatorMoveRouting, route_moves
 from .target import IQMTarget, StarTopology, build_target, restrict_architecture
 from .transpile import generate_initial_layout, target_with_resonators, transpile_to_IQM
 
@@ -29,6 +29,7 @@ __all__ = [
     "IQMSchedulingPlugin",
     "IQMTarget",
     "MoveGate",
+    "MoveRoutingError",
     "ResonatorMoveRouting",
     "StarTopology",
     "build_target",

@@ -39,10 +39,22 @@ from qiskit.dagcircuit import DAGCircuit  # type: ignore[import-untyped, unused-
 from qiskit.transpiler import Layout, TranspilerError  # type: ignore[import-untyped, unused-ignore]
 from qiskit.transpiler.basepasses import TransformationPass  # type: ignore[import-untyped, unused-ignore]
 
+from ..errors import CircuitTranspilationError
 from .gates import MOVE, MoveGate
 from .target import IQMTarget, StarTopology
 
-__all__ = ["ExistingMoveHandlingOptions", "ResonatorMoveRouting", "route_moves"]
+__all__ = ["ExistingMoveHandlingOptions", "MoveRoutingError", "ResonatorMoveRouting", "route_moves"]
+
+
+class MoveRoutingError(CircuitTranspilationError, TranspilerError):  # type: ignore[misc, unused-ignore]
+    """A circuit cannot be routed through the resonators (both IQM's and Qiskit's transpilation error)."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.message = message  # what Qiskit's errors carry
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ExistingMoveHandlingOptions(str, enum.Enum):
@@ -90,13 +102,13 @@ def route_moves(
     resonators (when it already contains MOVEs). The result has the qubits followed by the resonators.
 
     Raises:
-        TranspilerError: a gate that no resonator or coupler can implement, a circuit wider than the
+        MoveRoutingError: a gate that no resonator or coupler can implement, a circuit wider than the
             chip, or (``keep``) MOVEs that break IQM's rules.
     """
     n, resonators = star.num_qubits, star.resonators
     width = dag.num_qubits()
     if width > n + len(resonators):
-        raise TranspilerError(
+        raise MoveRoutingError(
             f"The circuit has {width} qubits; the chip has {n} qubits and {len(resonators)} resonators"
         )
     index = {q: i for i, q in enumerate(dag.qubits)}
@@ -137,7 +149,7 @@ def _read_existing_moves(
     ops: list[_Op] = []
 
     def fail(message: str) -> None:
-        raise TranspilerError(f"MOVE gates of the circuit break IQM's rules: {message}")
+        raise MoveRoutingError(f"MOVE gates of the circuit break IQM's rules: {message}")
 
     def restore(q: int) -> None:
         r = where.pop(q)
@@ -149,7 +161,7 @@ def _read_existing_moves(
         if op.name == MOVE:
             q, r = qs
             if q >= n or r not in resonators or (q, r) not in star.move:
-                raise TranspilerError(f"move on {list(qs)} is not a calibrated [qubit, resonator] MOVE locus")
+                raise MoveRoutingError(f"move on {list(qs)} is not a calibrated [qubit, resonator] MOVE locus")
             if content.get(r) == q:
                 restore(q)
                 continue
@@ -174,7 +186,7 @@ def _read_existing_moves(
         for q in qs:
             if q >= n:
                 if op.name != "cz":
-                    raise TranspilerError(f"{op.name} cannot act on a computational resonator; only cz and move can")
+                    raise MoveRoutingError(f"{op.name} cannot act on a computational resonator; only cz and move can")
                 if q not in content:
                     if strict:
                         fail(f"cz on resonator {q} while it holds no qubit state")
@@ -353,7 +365,7 @@ class _Router:
                 if best is None or candidate[:3] < best[:3]:
                     best = candidate
         if best is None:
-            raise TranspilerError(
+            raise MoveRoutingError(
                 f"cz between qubits {a} and {b} can be implemented neither by a coupler nor through a resonator"
             )
         return best

@@ -12,6 +12,7 @@ from qiskit.transpiler import TranspilerError
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 from qiskit.transpiler.preset_passmanagers.plugin import list_stage_plugins
 
+from iqm_async.errors import CircuitTranspilationError
 from iqm_async.transpiler import (
     DEFAULT_PLUGIN,
     ExistingMoveHandlingOptions,
@@ -98,8 +99,9 @@ def test_keep_refuses_broken_moves_and_trust_repairs_them() -> None:
     qc.x(0)  # a gate on a qubit whose state is in the resonator
     qc.cz(1, 3)
     qc.move(0, 3)
-    with pytest.raises(TranspilerError, match="IQM's rules"):
+    with pytest.raises(CircuitTranspilationError, match="IQM's rules") as caught:
         transpile_to_IQM(qc, STAR6, existing_moves_handling=ExistingMoveHandlingOptions.KEEP, optimization_level=0)
+    assert isinstance(caught.value, TranspilerError)  # Qiskit's error too
     for handling in ("trust", "remove"):
         routed = transpile_to_IQM(qc, STAR6, existing_moves_handling=handling, optimization_level=0)
         wire_valid(routed, STAR6.architecture)
