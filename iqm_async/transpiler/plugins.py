@@ -5,11 +5,11 @@ Qiskit finds these through the ``qiskit.transpiler.scheduling`` entry points of 
 ``get_scheduling_stage_plugin()``), ``transpile(..., scheduling_method="move_routing_keep")`` and
 ``generate_preset_pass_manager(backend=backend)`` route MOVEs on star chips.
 
-Every plugin is registered twice: under IQM's name (``move_routing``, ``only_rz_optimization_drop_final_rzs``
-…, so code written for IQM's adapter keeps working) and under the same name prefixed with
-``iqm_async_``. Our backends and :func:`~iqm_async.transpiler.transpile_to_IQM` use the prefixed names, so
-they keep getting these plugins even when IQM's adapter, which registers the unprefixed names for its
-own backends, is installed in the same environment.
+The plugins are registered under IQM's names (``move_routing``, ``only_rz_optimization_drop_final_rzs``
+…), so code written for IQM's adapter keeps working. Our backends ask for :data:`DEFAULT_PLUGIN`
+(``iqm_async_default_scheduling``), and :func:`~iqm_async.transpiler.transpile_to_IQM` builds its stage
+directly, so both keep getting ours even when IQM's adapter, which registers the unprefixed names for
+its own backends, is installed in the same environment.
 """
 
 from __future__ import annotations
@@ -28,16 +28,12 @@ from .target import IQMTarget, StarTopology
 
 __all__ = [
     "DEFAULT_PLUGIN",
-    "PLUGIN_PREFIX",
     "SCHEDULING_PLUGINS",
     "IQMDefaultSchedulingPlugin",
     "IQMSchedulingPlugin",
-    "scheduling_method_name",
 ]
 
-PLUGIN_PREFIX = "iqm_async_"
-"""Prefix of the plugin names our backends and ``transpile_to_IQM`` use."""
-DEFAULT_PLUGIN = PLUGIN_PREFIX + "default_scheduling"
+DEFAULT_PLUGIN = "iqm_async_default_scheduling"
 """The scheduling plugin an ``IQMBackend`` asks Qiskit for."""
 
 
@@ -108,34 +104,6 @@ class IQMDefaultSchedulingPlugin(IQMSchedulingPlugin):  # type: ignore[misc, unu
         return plugin.pass_manager(pass_manager_config, optimization_level)
 
 
-def scheduling_method_name(
-    perform_move_routing: bool,
-    optimize_single_qubits: bool,
-    remove_final_rzs: bool,
-    ignore_barriers: bool,
-    existing_moves_handling: ExistingMoveHandlingOptions | str | None,
-) -> str:
-    """Return IQM's scheduling-method name for these ``transpile_to_IQM`` flags (without our prefix)."""
-    handling = (
-        None
-        if existing_moves_handling is None
-        else ExistingMoveHandlingOptions(str(getattr(existing_moves_handling, "value", existing_moves_handling)))
-    )
-    if perform_move_routing:
-        if optimize_single_qubits:
-            name = "move_routing"
-            name += "_drop_final_rzs" if remove_final_rzs else ""
-            name += "_ignore_barriers" if ignore_barriers else ""
-        else:
-            name = "only_move_routing"  # the flags below only matter to the optimisation
-        return name + (f"_{handling.value}" if handling is not None else "")
-    if optimize_single_qubits:
-        name = "only_rz_optimization"
-        name += "_drop_final_rzs" if remove_final_rzs else ""
-        return name + ("_ignore_barriers" if ignore_barriers else "")
-    return "default"
-
-
 def _options(name: str) -> tuple[bool, bool, bool, bool, ExistingMoveHandlingOptions | None]:
     """Read a plugin name back into ``(routing, optimise, drop_final_rz, ignore_barriers, handling)``."""
     routing = name.startswith(("move_routing", "only_move_routing"))
@@ -191,7 +159,7 @@ SCHEDULING_PLUGINS: dict[str, type[IQMSchedulingPlugin]] = {
     "iqm_default_scheduling": IQMDefaultSchedulingPlugin,
     **{name: _plugin_class(name) for name in _NAMES},
 }
-"""Every plugin by IQM's name; each is also registered as ``iqm_async_<name>``."""
+"""Every plugin by IQM's name (the entry points of this package, with ``DEFAULT_PLUGIN``)."""
 
 # Entry points name ``module:ClassName``, so each generated class is a module attribute.
 globals().update({cls.__name__: cls for cls in SCHEDULING_PLUGINS.values()})

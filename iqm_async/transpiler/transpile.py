@@ -6,17 +6,24 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from qiskit import QuantumCircuit, transpile  # type: ignore[import-untyped, unused-ignore]
+from qiskit import QuantumCircuit  # type: ignore[import-untyped, unused-ignore]
 from qiskit.circuit import Qubit  # type: ignore[import-untyped, unused-ignore]
-from qiskit.transpiler import Layout  # type: ignore[import-untyped, unused-ignore]
+from qiskit.transpiler import Layout, PassManagerConfig  # type: ignore[import-untyped, unused-ignore]
+from qiskit.transpiler.preset_passmanagers import (  # type: ignore[import-untyped, unused-ignore]
+    generate_preset_pass_manager,
+)
 
 from .gates import MOVE
-from .plugins import PLUGIN_PREFIX, scheduling_method_name
+from .plugins import IQMSchedulingPlugin
 from .routing import ExistingMoveHandlingOptions
 from .target import IQMTarget, build_target
 
 __all__ = ["generate_initial_layout", "target_with_resonators", "transpile_to_IQM"]
 
+_RUN_KWARGS = ("callback", "output_name", "num_processes")
+"""Keywords of Qiskit's ``transpile`` that belong to running the pass manager, not to building it."""
+_DEFAULT_LEVEL = 2
+"""Qiskit's default optimisation level."""
 _MAX_LEVEL_WITH_MOVES = 1
 """Highest Qiskit optimisation level used for circuits that already contain MOVEs."""
 
@@ -86,9 +93,9 @@ def transpile_to_IQM(  # IQM's name, capitals included
         existing_moves_handling: what to do with MOVEs already in the circuit; required when it has any.
         restrict_to_qubits: use only these components (indices or names); run the result with
             ``backend.run(..., qubit_index_to_name=...)`` mapping the new indices to these names.
-        qiskit_transpiler_kwargs: passed to Qiskit's ``transpile`` (``optimization_level``,
-            ``seed_transpiler`` …). A ``scheduling_method`` given here replaces the one the flags
-            above choose (with a warning, as IQM's does).
+        qiskit_transpiler_kwargs: what Qiskit's ``transpile`` accepts (``optimization_level``,
+            ``seed_transpiler``, ``callback`` …). A ``scheduling_method`` given here replaces the stage
+            the flags above choose (with a warning, as IQM's does).
 
     Raises:
         ValueError: the circuit has MOVEs but ``existing_moves_handling`` is not set.
@@ -116,15 +123,12 @@ def transpile_to_IQM(  # IQM's name, capitals included
                 UserWarning,
                 stacklevel=2,
             )
-        qiskit_transpiler_kwargs["optimization_level"] = min(_MAX_LEVEL_WITH_MOVES, 2 if level is None else level)
-    method = qiskit_transpiler_kwargs.pop("scheduling_method", None)
-    if method is None:
-        method = scheduling_method_name(
-            perform_move_routing, optimize_single_qubits, remove_final_rzs, ignore_barriers, existing_moves_handling
+        qiskit_transpiler_kwargs["optimization_level"] = min(
+            _MAX_LEVEL_WITH_MOVES, _DEFAULT_LEVEL if level is None else level
         )
-        # "default" is Qiskit's own scheduling stage: nothing of ours to add.
-        method = PLUGIN_PREFIX + method if method != "default" else None
-    else:
+    method = qiskit_transpiler_kwargs.pop("scheduling_method", None)
+    stage: IQMSchedulingPlugin | None = None
+    if method is not None:
         warnings.warn(
             f"Scheduling method is set to {method}, but it is normally used to pass other transpiler options, "
             "ignoring the `perform_move_routing`, `optimize_single_qubits`, `remove_final_rzs`, `ignore_barriers`, "
@@ -132,6 +136,24 @@ def transpile_to_IQM(  # IQM's name, capitals included
             UserWarning,
             stacklevel=2,
         )
-    return transpile(
-        circuit, target=target, initial_layout=initial_layout, scheduling_method=method, **qiskit_transpiler_kwargs
+    elif perform_move_routing or optimize_single_qubits:
+        # The stage IQM's plugin of the same flags would build, given directly: no plugin lookup by name,
+        # so IQM's adapter installed alongside cannot shadow it.
+        handling = (
+            None
+            if existing_moves_handling is None
+            else ExistingMoveHandlingOptions(str(getattr(existing_moves_handling, "value", existing_moves_handling)))
+        )
+        stage = IQMSchedulingPlugin(
+            perform_move_routing, optimize_single_qubits, remove_final_rzs, ignore_barriers, handling
+        )
+    run_kwargs = {k: qiskit_transpiler_kwargs.pop(k) for k in _RUN_KWARGS if k in qiskit_transpiler_kwargs}
+    level = qiskit_transpiler_kwargs.pop("optimization_level", None)
+    level = _DEFAULT_LEVEL if level is None else level
+    manager = generate_preset_pass_manager(
+        level, target=target, initial_layout=initial_layout, scheduling_method=method, **qiskit_transpiler_kwargs
     )
+    if stage is not None:
+        manager.scheduling = stage.pass_manager(PassManagerConfig(target=target), level)
+    result: QuantumCircuit = manager.run(circuit, **run_kwargs)
+    return result
