@@ -105,3 +105,45 @@ def test_readme_block_runs(block: Block, server, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, f"README line {block.line} ({block.section}) failed:\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Links: the README and docs/*.md stand alone
+# --------------------------------------------------------------------------------------------------
+
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors_of(path: Path) -> set[str]:
+    """Every heading anchor of a markdown file (fenced code ignored)."""
+    anchors: set[str] = set()
+    fenced = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and re.match(r"^#{1,6} ", line):
+            anchors.add(github_anchor(line.lstrip("#")))
+    return anchors
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=[p.name for p in DOCS])
+def test_links_stay_in_the_repository_and_resolve(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
+    assert "§" not in text, f"{doc.name} cites a section number; link a heading of docs/protocol.md instead"
+    assert "../shared" not in text
+    for target in LINK.findall(text):
+        assert not re.match(r"^[a-z][a-z0-9+.-]*:", target), f"{doc.name} links outside the repository: {target}"
+        file_part, _, anchor = target.partition("#")
+        linked = (doc.parent / file_part).resolve() if file_part else doc
+        assert linked.exists(), f"{doc.name}: {target} does not exist"
+        assert ROOT in linked.parents or linked == ROOT, f"{doc.name}: {target} is outside the repository"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors_of(linked), f"{doc.name}: no heading for #{anchor} in {linked.name}"
