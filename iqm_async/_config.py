@@ -113,8 +113,10 @@ class RateLimitPolicy:
 
     enabled: bool = True
     """Follow ``RateLimit-*`` headers; off leaves only ``Retry-After`` handling."""
-    low_water_fraction: float = 0.1
-    """When ``RateLimit-Remaining`` falls below this share of ``RateLimit-Limit``, new requests wait."""
+    low_water_fraction: float = 0.05
+    """Share of ``RateLimit-Limit`` kept free: requests wait rather than fill the window past the rest. The budget's
+    own accounting is conservative (a charge counts from admission until a window after its reply), so 5 % is
+    left for other clients' requests between two replies; each further 5 % would cost about 5 % of a batch's pace."""
     window_seconds: float = 10.0
     """The server's rolling window; a paused budget resumes after it has rolled over."""
     costs: dict[str, int] = field(default_factory=lambda: {"submit": 100, "cancel": 100, "delete": 100, "read": 10})

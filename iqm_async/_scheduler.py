@@ -48,6 +48,7 @@ from typing import Any
 import anyio
 
 from ._config import DEFAULT_POLL_POLICY, PollPolicy
+from ._forecast import JobForecast, forecast_for
 from .models import JobData
 from .polling import PollSchedule
 
@@ -110,11 +111,22 @@ class Entry:
         """Sends one status request (``AsyncJob.refresh_async``)."""
         self.context = context
         """Whatever the owner needs when the entry comes due (a batch puts its group here)."""
-        self.schedule = PollSchedule(policy)
+        self.schedule = PollSchedule(policy, forecast=_forecast_of(fetch))
         self.due = 0.0
         self.seq = 0
         self.in_heap = False
         self.status: str | None = None
+
+
+def _forecast_of(fetch: Callable[[], Awaitable[JobData]]) -> JobForecast | None:
+    """Return the completion forecast of the job whose status ``fetch`` reads, when it is an ``AsyncJob``'s.
+
+    Batches track ``AsyncJob.refresh_async``: its job knows its client (whose history learns execution
+    times) and, when this client submitted it, its definition (circuits and shots).
+    """
+    job = getattr(fetch, "__self__", None)
+    client = getattr(job, "client", None)
+    return forecast_for(getattr(client, "throughput", None), getattr(job, "_definition", None))
 
 
 class _Waiter:
@@ -236,6 +248,8 @@ class PollScheduler:
         self._set_status(entry, data.status)
         if data.is_final:
             self._learn(data)
+            if entry.schedule.forecast is not None:
+                entry.schedule.forecast.learn(data)
             self.untrack(entry)
             self._wake_next_in_line()
             return True

@@ -314,3 +314,44 @@ def test_many_queued_jobs_together_stay_within_their_share_of_the_budget() -> No
     unlimited = PollScheduler(P, clock=lambda: 0.0, sleep=anyio.sleep)
     deep = unlimited.track(unlimited.open_sink(), "d", fetch, initial=job("d", qpos=2000))
     assert deep.due == pytest.approx(P.max_queued_interval)  # no budget known: the policy's cap
+
+
+def test_a_batch_jobs_forecast_comes_from_its_client_and_learns_on_completion() -> None:
+    from iqm_async._forecast import ThroughputHistory
+    from iqm_async.models import Circuit, CircuitJobDefinition, Instruction, JobParameters
+
+    class Client:
+        throughput = ThroughputHistory()
+
+    class Job:  # what the batch tracks: AsyncJob.refresh_async of a job this client submitted
+        client = Client()
+        circuit = Circuit(name="c", instructions=(Instruction(name="measure", locus=("QB1",), args={"key": "m"}),))
+        _definition = CircuitJobDefinition(circuits=(circuit,), parameters=JobParameters(shots=200))
+
+        async def refresh_async(self) -> JobData:
+            raise AssertionError("not polled here")
+
+    time = VirtualTime()
+    scheduler = PollScheduler(P, clock=time.clock, sleep=time.sleep)
+    sink = scheduler.open_sink()
+    tracked = Job()
+    entry = scheduler.track(sink, "a", tracked.refresh_async)
+    assert entry.schedule.forecast is not None
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    done = JobData(
+        id="a",
+        status="completed",
+        calibration_set_id="cal",
+        timeline=(
+            TimelineEntry("iqm-station-control", "received", t0),
+            TimelineEntry("iqm-server", "ready", t0 + timedelta(seconds=1.5)),
+        ),
+    )
+    assert scheduler.observed(entry, done)
+    prediction = Client.throughput.predict("cal", 200.0)
+    assert prediction is not None and prediction.seconds == pytest.approx(1.5)
+
+    async def plain() -> JobData:
+        raise AssertionError("not polled here")
+
+    assert scheduler.track(sink, "b", plain).schedule.forecast is None  # not a job's method: no forecast
