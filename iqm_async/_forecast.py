@@ -82,6 +82,8 @@ class ThroughputHistory:
     def __init__(self, max_samples: int = MAX_SAMPLES):
         self._max = max_samples
         self._samples: dict[Hashable, deque[tuple[float, float]]] = {}
+        # (a, b, relative spread) per key, fitted once per new sample: every poll of every job asks.
+        self._fits: dict[Hashable, tuple[float, float, float]] = {}
 
     def __repr__(self) -> str:
         return f"ThroughputHistory({sum(len(s) for s in self._samples.values())} jobs, {len(self._samples)} keys)"
@@ -94,24 +96,34 @@ class ThroughputHistory:
         if samples is None:
             samples = self._samples[key] = deque(maxlen=self._max)
         samples.append((work, seconds))
+        self._fits.pop(key, None)
 
     def predict(self, key: Hashable, work: float) -> Prediction | None:
         """Return the expected execution time of a job of ``work`` (circuits × shots), or None without history."""
-        samples = self._samples.get(key)
-        if not samples or not work > 0:
+        if not work > 0:
             return None
-        a, b = _fit(samples)
+        fit = self._fits.get(key)
+        if fit is None:
+            samples = self._samples.get(key)
+            if not samples:
+                return None
+            fit = self._fits[key] = _fit_with_spread(samples)
+        a, b, relative = fit
         seconds = max(0.0, a + b * work)
-        if len(samples) == 1:
-            relative = FIRST_SAMPLE_SPREAD
-        else:
-            # Errors scale with the duration (a machine a few per cent slower), so they are measured relatively.
-            n = len(samples)
-            recency = [(RECENCY * RECENCY) ** (n - 1 - i) for i in range(n)]  # the spread forgets faster
-            errors = [(d - a - b * w) / max(d, MIN_SPREAD) for w, d in samples]
-            mean_square = sum(r * e * e for r, e in zip(recency, errors)) / sum(recency)
-            relative = max(RELATIVE_SPREAD, RESIDUAL_SPREADS * math.sqrt(mean_square))
         return Prediction(seconds, max(MIN_SPREAD, relative * seconds))
+
+
+def _fit_with_spread(samples: deque[tuple[float, float]]) -> tuple[float, float, float]:
+    """Fit the line and measure its recent relative error (the spread's share of a prediction)."""
+    a, b = _fit(samples)
+    if len(samples) == 1:
+        return a, b, FIRST_SAMPLE_SPREAD
+    # Errors scale with the duration (a machine a few per cent slower), so they are measured relatively.
+    n = len(samples)
+    recency = [(RECENCY * RECENCY) ** (n - 1 - i) for i in range(n)]  # the spread forgets faster
+    errors = [(d - a - b * w) / max(d, MIN_SPREAD) for w, d in samples]
+    mean_square = sum(r * e * e for r, e in zip(recency, errors)) / sum(recency)
+    return a, b, max(RELATIVE_SPREAD, RESIDUAL_SPREADS * math.sqrt(mean_square))
 
 
 def _weights(samples: deque[tuple[float, float]]) -> list[float]:

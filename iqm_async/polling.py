@@ -104,7 +104,8 @@ class PollSchedule:
 
         A job not freshly submitted (nothing known, or created longer ago than ``first_delay``) is
         polled at once. A fresh one waits out the rest of ``first_delay`` (or the queue-aware delay
-        its submit reply calls for), or less when a forecast says it may be done sooner.
+        its submit reply calls for); with a forecast, its first poll goes to the window where it is
+        expected to complete if it started at once (at most ``max_interval`` away).
         """
         self._origin = now
         if initial is None:
