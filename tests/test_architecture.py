@@ -54,6 +54,7 @@ QISKIT_FREE = [
     "models",
     "results",
     "polling",
+    "_forecast",
     "batch",
     "validation",
     "server/store",
