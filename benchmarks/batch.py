@@ -156,7 +156,9 @@ class Sweep(Sequence):  # circuits made on demand, as a parameter sweep would
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(n))]
-        return sweep_circuit(i, n)
+        if not -n <= i < n:
+            raise IndexError(i)  # iteration (list(), for) stops here
+        return sweep_circuit(i % n, n)
 
 async def main():
     async with AsyncIQMClient(url) as client:
