@@ -189,6 +189,8 @@ def result(
             return await client.job(job_id).result_async(timeout)
 
     res = run_async(go)
+    if not res.success:  # a cancelled job: the library returns an empty Result with a warning
+        fail(f"job {job_id} was cancelled; it has no results", "cancelled")
     if output is not None:
         from ..result_files import save_results
 

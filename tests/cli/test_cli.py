@@ -95,6 +95,8 @@ def test_status_and_cancel_of_a_waiting_job(iqm, qasm_files, server) -> None:
     assert again.returncode == 1 and "already ended (cancelled)" in again.stdout
     waited = iqm("wait", second)
     assert (waited.returncode, waited.stdout.strip()) == (6, "cancelled")
+    no_result = iqm("result", second)
+    assert no_result.returncode == 6 and "was cancelled" in no_result.stderr
     assert json.loads(iqm("jobs", "--status", "cancelled", "--json").stdout)[0]["job_id"] == second
     server.state.release()
     assert iqm("wait", first, "--timeout", "60").returncode == 0
