@@ -118,8 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def announce() -> None:
         print(f"IQM server listening on {url}", flush=True)
-        aliases = [config.alias if name == "sim" else name for name in config.chips]
-        print(f"quantum computers: {', '.join(aliases)}", flush=True)
+        if config.chips != ("sim",):
+            aliases = [config.alias if name == "sim" else name for name in config.chips]
+            print(f"quantum computers: {', '.join(aliases)}", flush=True)
 
     server = build_uvicorn_server(ServerState(config), announce, handle_signals=True, configure_logging=True)
     try:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -275,3 +280,29 @@ def test_config_and_cli_accept_chips() -> None:
     assert args.chip == ["emerald", "sirius"]
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--chip", "nope"])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
+def test_command_line_serves_named_chips() -> None:
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iqm_async.server", "--chip", "garnet", "--chip", "deneb", "--no-rate-limit"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=repo,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        assert proc.stdout.readline().strip() == "quantum computers: garnet, deneb"
+        qcs = httpx.get(f"{url}/api/v1/quantum-computers").json()["quantum_computers"]
+        assert [q["alias"] for q in qcs] == ["garnet", "deneb"]
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
