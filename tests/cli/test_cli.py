@@ -208,3 +208,15 @@ def test_console_script_is_declared() -> None:
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["iqm-async"] == "iqm_async.cli:main"
     assert callable(main)
+
+
+def test_jobs_refresh_asks_the_server_about_unfinished_jobs(iqm, qasm_files, server) -> None:
+    server.state.hold()
+    job_id = iqm("submit", str(qasm_files[0]), "--shots", "10").stdout.strip()
+    server.state.release()
+    assert server.state.wait_for_status(job_id, "completed", timeout=60)
+    # Nothing has read the job since its submit, so the ledger still says waiting until asked to refresh.
+    assert [e["status"] for e in json.loads(iqm("jobs", "--json").stdout)] == ["waiting"]
+    refreshed = json.loads(iqm("jobs", "--refresh", "--json").stdout)
+    assert [(e["job_id"], e["status"]) for e in refreshed] == [(job_id, "completed")]
+    assert refreshed[0]["qpu_seconds"] is not None
