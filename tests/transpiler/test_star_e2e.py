@@ -21,7 +21,8 @@ SHOTS = 8000
 def run_and_test(backend: IQMBackend, circuit: QuantumCircuit, routed: QuantumCircuit, n: int) -> float:
     counts = backend.run(routed, shots=SHOTS).result().get_counts()
     p = chi_squared_p(counts, ideal(circuit, n))
-    print(f"{circuit.name} on {backend.num_qubits}+1: p = {p:.3g}, MOVEs {routed.count_ops().get('move', 0)}")
+    chip = f"{backend.num_qubits}+1" if backend.has_resonators() else f"{backend.num_qubits}-qubit crystal"
+    print(f"{circuit.name} on {chip}: p = {p:.3g}, MOVEs {routed.count_ops().get('move', 0)}")
     assert p > P_MIN, (counts, ideal(circuit, n))
     return p
 
