@@ -260,6 +260,11 @@ class PollScheduler:
             self._push(entry, now + self._delay(entry, data, now))
         return False
 
+    def retry_later(self, entry: Entry, delay: float) -> None:
+        """Poll ``entry`` again after ``delay`` seconds: its last poll failed and told nothing about the job."""
+        if entry in self._order and not entry.sink.closed:
+            self._push(entry, self._clock() + max(0.0, delay))
+
     def untrack(self, entry: Entry) -> None:
         """Stop tracking a job (for example after its poll failed); idempotent."""
         if self._order.pop(entry, False) is False:

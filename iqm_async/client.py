@@ -18,7 +18,6 @@ import difflib
 import enum
 import logging
 import math
-import numbers
 import os
 import time
 import uuid
@@ -34,7 +33,6 @@ from ._config import (
     DEFAULT_RATE_LIMIT_POLICY,
     DEFAULT_RETRY_POLICY,
     DEFAULT_SHOTS,
-    MAX_SHOTS,
     PollPolicy,
     RateLimitPolicy,
     RetryPolicy,
@@ -392,9 +390,9 @@ class AsyncIQMClient:
         **options: Any,
     ) -> PreparedJob:
         """Convert and validate circuits into a job definition without sending it (``tags`` ride along)."""
-        from .qiskit_convert import check_qubit_names, circuits_to_wire, registers_of
+        from .qiskit_convert import circuits_to_wire, registers_of
         from .qiskit_convert import qubit_names as default_qubit_names
-        from .validation import validate_job
+        from .validation import check_qubit_names, check_shots, validate_job
 
         tag_tuple = normalize_tags(tags)
         unknown = set(options) - _JOB_OPTIONS
@@ -403,9 +401,7 @@ class AsyncIQMClient:
                 f"Unknown job option(s) {sorted(unknown)}{_suggest(unknown, _JOB_OPTIONS | {'shots'})}; "
                 f"allowed: {sorted(_JOB_OPTIONS)} and shots."
             )
-        shots = _shots_arg(shots)
-        if shots > MAX_SHOTS:
-            raise CircuitValidationError(f"shots must be at most {MAX_SHOTS}, got {shots}")
+        shots = check_shots(shots)
         calset = options.pop("calibration_set_id", None)
         dqa = await self.dynamic_architecture(calset)
         names = check_qubit_names(qubit_names) if qubit_names is not None else default_qubit_names(dqa)
@@ -532,13 +528,6 @@ class AsyncIQMClient:
             self._warned_statuses.add((job.id, job.status))
             message = f"Job {job.id} has status {job.status!r}, unknown to this client; treating it as not finished."
             logger.warning(message)
-
-
-def _shots_arg(shots: object) -> int:
-    """Return ``shots`` as an int, accepting NumPy integers; refuse bools, floats and non-positive counts."""
-    if isinstance(shots, bool) or not isinstance(shots, numbers.Integral) or shots <= 0:
-        raise CircuitValidationError(f"shots must be a positive integer, got {shots!r}")
-    return int(shots)
 
 
 def _circuit_list(circuits: object) -> list[Any]:

@@ -18,6 +18,7 @@ from qiskit.result import Result
 
 from ._config import DEFAULT_RESULT_TIMEOUT, PollPolicy
 from ._forecast import forecast_for
+from ._outage import Outage, is_outage
 from .errors import (
     IQMError,
     JobCancelledError,
@@ -99,6 +100,7 @@ class AsyncJob:
         self._formatted: list[CircuitResult] | None = None
         self._result: Result | None = None
         self._lock: anyio.Lock | None = None  # made on first use: a batch tracks thousands of jobs
+        self._shared_outage: Outage | None = None
 
     def __repr__(self) -> str:
         status = self._data.status if self._data is not None else "unknown"
@@ -184,12 +186,57 @@ class AsyncJob:
                     forecast=forecast_for(getattr(self.client, "throughput", None), self._definition),
                 )
         except TimeoutError:
-            raise JobTimeoutError(
-                f"The job {self.job_id} didn't finish in {limit} seconds. It is still on the server; wait "
-                "again, re-attach later with its id, or cancel it.",
-                job_id=self.job_id,
-                timeout_seconds=limit,
-            ) from None
+            raise self._timeout_error(limit, outage) from None
+
+    def _outage(self) -> Outage:
+        if self._shared_outage is not None:
+            return self._shared_outage
+        return Outage(f"job {self.job_id}", self.client.url, clock=self.client.clock, logger=logger)
+
+    def share_outage(self, outage: Outage) -> None:
+        """Report outages seen by this job's waits to ``outage`` (a batch's), so one warning covers many jobs."""
+        self._shared_outage = outage
+
+    def gone(self, error: NotFoundError) -> NotFoundError:
+        """Return the error for a 404 about this job: the server no longer knows it."""
+        return NotFoundError(
+            f"The server no longer knows job {self.job_id} ({error.message}). It may have been deleted, or the "
+            "server may have lost its state; its results cannot be fetched.",
+            status_code=error.status_code,
+            error_code=error.error_code,
+            source=error.source,
+            body=error.body,
+            job_id=self.job_id,
+        )
+
+    def _timeout_error(self, limit: float, outage: Outage) -> JobTimeoutError:
+        return JobTimeoutError(
+            f"The job {self.job_id} didn't finish in {limit} seconds.{outage.describe()} It is still on the server; "
+            f"wait again, re-attach later with client.job({self.job_id!r}) (IQMJob(backend, {self.job_id!r}) in "
+            "Qiskit), or cancel it.",
+            job_id=self.job_id,
+            timeout_seconds=limit,
+        )
+
+    async def _through_outage(self, request: Callable[[], Awaitable[T]], outage: Outage) -> T:
+        """Send ``request`` until it gets a definitive answer, pausing through outages (the caller bounds the time).
+
+        Only an answer about the job ends it: its data, or an error that is not an outage (404 for the
+        id, 401/403, a refusal). Transport failures, 429 and 5xx are retried with capped, jittered pauses.
+        """
+        while True:
+            try:
+                value = await request()
+            except NotFoundError as exc:
+                outage.recovered()
+                raise self.gone(exc) from None
+            except IQMError as exc:
+                if not is_outage(exc, outage.malformed):
+                    raise
+                await self.client.sleep(outage.failed(exc))
+                continue
+            outage.recovered()
+            return value
 
     async def definition_async(self) -> CircuitJobDefinition:
         """Return the submitted definition (from submit, or fetched once with E6)."""

@@ -18,7 +18,7 @@ import dataclasses
 import gc
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ from qiskit.circuit.classical import expr  # type: ignore[import-untyped, unused
 
 from .errors import CircuitValidationError
 from .models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction
+from .validation import check_qubit_names, duplicates
 
 __all__ = [
     "check_qubit_names",
@@ -141,47 +142,13 @@ def circuit_to_wire(circuit: QuantumCircuit, qubit_names: Sequence[str]) -> Circ
     if len(set(qmap.values())) != len(qmap):
         # Two Qiskit qubits on one component would run as one qubit and give plausible, wrong counts.
         raise CircuitValidationError(
-            f"Circuit {name!r}: the qubit names {_duplicates(list(qmap.values()))} are given to more than one "
+            f"Circuit {name!r}: the qubit names {duplicates(list(qmap.values()))} are given to more than one "
             "qubit; every qubit of a circuit needs its own physical qubit."
         )
     keys = _measurement_keys(circuit)
     converter = _Converter(name, keys)
     converter.convert(circuit, qmap)
     return Circuit(name=name, instructions=tuple(converter.out), metadata=_metadata(circuit))
-
-
-def _duplicates(names: Sequence[str]) -> list[str]:
-    """Return the names that occur more than once, in first-seen order."""
-    seen: set[str] = set()
-    twice: list[str] = []
-    for n in names:
-        if n in seen and n not in twice:
-            twice.append(n)
-        seen.add(n)
-    return twice
-
-
-def check_qubit_names(qubit_names: object) -> list[str]:
-    """Return a caller's physical qubit names as a list, refusing anything that could map qubits silently wrong.
-
-    Raises:
-        CircuitValidationError: ``qubit_names`` is a string (not a list of names), holds something other than
-            non-empty strings, or names one component twice.
-    """
-    if isinstance(qubit_names, (str, bytes)) or not isinstance(qubit_names, Iterable):
-        raise CircuitValidationError(
-            f"qubit_names must be a list of physical qubit names such as ['QB1', 'QB2'], got {qubit_names!r}"
-        )
-    names = list(qubit_names)
-    bad = [n for n in names if not isinstance(n, str) or not n]
-    if bad:
-        raise CircuitValidationError(f"qubit_names must hold non-empty strings, got {bad[0]!r}")
-    twice = _duplicates(names)
-    if twice:
-        raise CircuitValidationError(
-            f"qubit_names names {twice} more than once; two Qiskit qubits cannot share one physical qubit."
-        )
-    return names
 
 
 def _measurement_keys(circuit: QuantumCircuit) -> dict[Clbit, str]:

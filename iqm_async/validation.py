@@ -13,15 +13,20 @@ batch costs a few set look-ups per instruction.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
+from ._config import MAX_SHOTS
 from .errors import CircuitValidationError
 from .models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction, JobParameters
 
 __all__ = [
+    "check_qubit_names",
+    "check_shots",
+    "duplicates",
     "KNOWN_OPERATIONS",
     "ArchitectureIndex",
     "index_for",
@@ -195,6 +200,53 @@ def _locus_text(gate: str, locus: Locus) -> str:
 # --------------------------------------------------------------------------------------------------
 # Validation
 # --------------------------------------------------------------------------------------------------
+
+
+def duplicates(names: Sequence[str]) -> list[str]:
+    """Return the names that occur more than once, in first-seen order."""
+    seen: set[str] = set()
+    twice: list[str] = []
+    for n in names:
+        if n in seen and n not in twice:
+            twice.append(n)
+        seen.add(n)
+    return twice
+
+
+def check_qubit_names(qubit_names: object) -> list[str]:
+    """Return a caller's physical qubit names as a list, refusing anything that could map qubits silently wrong.
+
+    Raises:
+        CircuitValidationError: ``qubit_names`` is a string (not a list of names), holds something other than
+            non-empty strings, or names one component twice.
+    """
+    if isinstance(qubit_names, (str, bytes)) or not isinstance(qubit_names, Iterable):
+        raise CircuitValidationError(
+            f"qubit_names must be a list of physical qubit names such as ['QB1', 'QB2'], got {qubit_names!r}"
+        )
+    names = list(qubit_names)
+    bad = [n for n in names if not isinstance(n, str) or not n]
+    if bad:
+        raise CircuitValidationError(f"qubit_names must hold non-empty strings, got {bad[0]!r}")
+    twice = duplicates(names)
+    if twice:
+        raise CircuitValidationError(
+            f"qubit_names names {twice} more than once; two Qiskit qubits cannot share one physical qubit."
+        )
+    return names
+
+
+def check_shots(shots: object) -> int:
+    """Return ``shots`` as an int, accepting NumPy integers; refuse bools, floats and counts outside 1..MAX_SHOTS.
+
+    Raises:
+        CircuitValidationError: ``shots`` is not a positive integer, or above :data:`MAX_SHOTS`.
+    """
+    if isinstance(shots, bool) or not isinstance(shots, numbers.Integral) or int(shots) <= 0:
+        raise CircuitValidationError(f"shots must be a positive integer, got {shots!r}")
+    if int(shots) > MAX_SHOTS:
+        raise CircuitValidationError(f"shots must be at most {MAX_SHOTS}, got {shots}")
+    return int(shots)
 
 
 def validate_job(
