@@ -277,9 +277,9 @@ class BatchWorkers:
                 await self._client.sleep(pause)
                 try:
                     await self._client.health()
-                except Exception as exc:  # any failure keeps the gate closed: it is only a probe
-                    if isinstance(exc, IQMError) and not is_outage(exc):
-                        break  # the server answers (with an error of its own): submits will find out
+                except Exception as exc:  # it is only a probe: whatever it says, the submits find out for themselves
+                    if not (isinstance(exc, IQMError) and is_outage(exc)):
+                        break  # the server answers (with an error of its own), or the probe itself cannot tell
                     pause = self._outage.failed(exc)
                     continue
                 break

@@ -24,6 +24,7 @@ from qiskit import QuantumCircuit
 
 from iqm_async import AsyncIQMClient, BatchError, PollPolicy
 from iqm_async import batch as batch_module
+from iqm_async.batch import plan as batch_plan
 from iqm_async._journal import read_journal
 from iqm_async.batch import NotSubmittedError, Outcome
 from iqm_async.errors import (
@@ -365,7 +366,7 @@ async def test_a_body_error_propagates_as_itself_and_abandons_only_the_local_wor
 
 
 async def test_large_bodies_are_cut_into_more_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch_module, "MAX_JOB_BODY_BYTES", 1500)  # about three of these circuits
+    monkeypatch.setattr(batch_plan, "MAX_JOB_BODY_BYTES", 1500)  # about three of these circuits
     fake = FakeIQM()
     async with make_client(fake) as client:
         batch = run_batch(client, [pattern(i) for i in range(10)])
