@@ -109,7 +109,10 @@ class Batch(BatchWorkers):
                 f"circuits must be a sequence of QuantumCircuits, got {type(circuits).__name__}"
             )
         self._client = client
-        self._circuits = None if circuits is None else list(circuits)
+        # A sequence is used as it is (a lazy sweep is not copied); any other iterable is read once.
+        self._circuits = None if circuits is None or isinstance(circuits, Sequence) else list(circuits)
+        if isinstance(circuits, Sequence):
+            self._circuits = circuits
         self._shots = check_shots(shots)
         self._circuits_per_job = policy.circuits_per_job or DEFAULT_CIRCUITS_PER_JOB
         self._timeout = limit
