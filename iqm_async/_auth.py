@@ -1,4 +1,4 @@
-"""Root URL checks and bearer-token sources (IQM protocol §2.1 and §2.3). No I/O but reading a file.
+"""Root URL checks and bearer-token sources (see docs/protocol.md). No I/O but reading a file.
 
 Tokens are held in :class:`Secret` so that no ``repr``/``str``/log line of ours can show them.
 """

@@ -109,7 +109,7 @@ class PollPolicy:
 
 @dataclass(frozen=True)
 class RateLimitPolicy:
-    """How the client spends the server's request budget (IQM protocol §9)."""
+    """How the client spends the server's request budget (docs/protocol.md#rate-limits)."""
 
     enabled: bool = True
     """Follow ``RateLimit-*`` headers; off leaves only ``Retry-After`` handling."""

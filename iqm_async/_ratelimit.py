@@ -1,4 +1,4 @@
-"""One request budget per client, shared by every request and every job (IQM protocol §9).
+"""One request budget per client, shared by every request and every job (docs/protocol.md#rate-limits).
 
 IQM Server charges units per request in a rolling window (reported: 2000 units per 10 s; a submit
 costs 100, a status read 10) and blocks an account for 30 s once it overspends. The budget keeps a

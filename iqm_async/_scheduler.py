@@ -13,7 +13,7 @@ that sink. When an earlier entry arrives, the keeper's sleep is interrupted; whe
 the scheduler has no background task of its own and cannot outlive the tasks that use it; several
 batches on one client share its heap, its timing decisions and (through the transport) its budget.
 
-Where the budget goes (IQM protocol §8.3, §9):
+Where the budget goes (docs/protocol.md#polling-guidance, docs/protocol.md#rate-limits):
 
 * each job's delays come from its own :class:`~iqm_async.polling.PollSchedule` (fast after a status
   change, geometric growth while nothing changes, progress-based estimate of completion while
@@ -64,7 +64,7 @@ WAITING_SHARE = 0.25
 """Most of the allowed request rate that polls of queued jobs behind the head may use together."""
 
 READ_COST = 10
-"""Units one status read costs (IQM protocol §9)."""
+"""Units one status read costs (docs/protocol.md#rate-limits)."""
 
 _LEARN_WEIGHT = 0.3
 """Weight of the newest observation in the running estimate of a job's execution time."""

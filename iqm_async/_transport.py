@@ -73,7 +73,7 @@ def request_timeout_from_env(env: Mapping[str, str] | None = None) -> float:
 
 
 def user_agent(signature: str | None = None) -> str:
-    """Return the User-Agent string of protocol §2.2."""
+    """Return the User-Agent string of docs/protocol.md#request-headers."""
     py = ".".join(str(v) for v in sys.version_info[:3])
     agent = f"{platform.platform()}, python {py}, iqm_async {__version__}"
     return f"{agent}, {signature}" if signature else agent

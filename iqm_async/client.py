@@ -194,7 +194,7 @@ class AsyncIQMClient:
             raise RuntimeError("This AsyncIQMClient is closed; create a new one.")
         return self._transport
 
-    # ---------------------------------------------------------------- endpoints (protocol §3)
+    # ---------------------------------------------------------------- endpoints (docs/protocol.md#endpoints)
 
     async def quantum_computers(self) -> list[QuantumComputer]:
         """List the quantum computers on the server (E1)."""
@@ -203,7 +203,7 @@ class AsyncIQMClient:
         )
 
     async def quantum_computer(self) -> QuantumComputer:
-        """Return the selected quantum computer, choosing it on first use (protocol §4.1)."""
+        """Return the selected quantum computer, choosing it on first use (docs/protocol.md#quantum-computers)."""
         if self._qc is None:
             computers = await self.quantum_computers()
             aliases = [qc.alias for qc in computers]
@@ -370,7 +370,7 @@ class AsyncIQMClient:
             qubit_names: physical name of each Qiskit qubit index; default: the DQA's qubits in order.
             use_timeslot: submit to the timeslot queue.
             tags: your labels for the job, kept in the job ledger (see :meth:`jobs`, :meth:`usage`).
-            options: job options of protocol §4.4 (``calibration_set_id``, ``heralding_mode``, …).
+            options: job options of docs/protocol.md#submitting-a-job (``calibration_set_id``, ``heralding_mode``, …).
 
         Raises:
             CircuitValidationError: for an unsupported gate, an off-chip qubit, bad shots, a bad tag or an

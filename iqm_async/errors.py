@@ -400,7 +400,7 @@ def error_from_response(
 ) -> APIStatusError:
     """Build the typed error for a non-2xx reply from its status and raw body.
 
-    The status alone selects the class (IQM protocol §2.5); the body only fills in the message.
+    The status alone selects the class (docs/protocol.md); the body only fills in the message.
     """
     cls = _STATUS_CLASSES.get(status_code, InternalSystemError)
     text = content.decode("utf-8", errors="replace")

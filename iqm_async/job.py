@@ -1,6 +1,6 @@
 """``AsyncJob``: one job on the server — status, wait, results, cancel.
 
-A final status is cached (a terminal job never changes, protocol §5), so once a job is known to be
+A final status is cached (a terminal job never changes, docs/protocol.md), so once a job is known to be
 final no further status request is sent, and the formatted results are fetched at most once.
 """
 
@@ -54,7 +54,7 @@ _QISKIT_STATUS = {
 
 
 def to_qiskit_status(status: str) -> JobStatus:
-    """Map an IQM job status to Qiskit's; an unknown status counts as ``QUEUED`` (protocol §5)."""
+    """Map an IQM job status to Qiskit's; an unknown status counts as ``QUEUED`` (docs/protocol.md)."""
     return _QISKIT_STATUS.get(status, JobStatus.QUEUED)
 
 
@@ -360,7 +360,7 @@ class AsyncJob:
         Never raises for a job that already finished. Server or network failures raise as usual.
         """
         # One status read first: a job that already ended (perhaps cancelled by someone else) is not "cancelled
-        # by this call", and a 2xx to the cancel alone does not prove anything (protocol §4.9).
+        # by this call", and a 2xx to the cancel alone does not prove anything (docs/protocol.md#cancelling-a-job).
         if (await self.refresh_async()).is_final:
             return False
         for _ in range(_CANCEL_CONFIRMATIONS):
@@ -373,7 +373,7 @@ class AsyncJob:
             if data.status != "waiting":
                 # A processing job finishes cancelling shortly; a job that completed or failed first was not cancelled.
                 return data.status not in ("completed", "failed")
-            # Still waiting after a 2xx: a waiting job leaves the queue at once (§4.9, §10.6), so this reply
+            # Still waiting after a 2xx: a waiting job leaves the queue at once (docs/protocol.md,), so this reply
             # did not cancel it. Cancelling is idempotent: send it again.
         raise _malformed(
             f"The server accepted the cancel of job {self.job_id} {_CANCEL_CONFIRMATIONS} times, but the job is still "

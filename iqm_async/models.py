@@ -4,7 +4,7 @@ The client parses replies with the ``from_json`` class methods; a reply that doe
 :class:`~iqm_async.errors.MalformedResponseError` (never a bare ``KeyError``/``TypeError``). The
 server parses job definitions with :meth:`CircuitJobDefinition.from_json`, which raises
 :class:`~iqm_async.errors.ValidationError` with a message fit for a 422. Unknown fields are ignored
-and missing optional fields take their documented defaults (protocol §2.5).
+and missing optional fields take their documented defaults (docs/protocol.md#error-bodies-and-error-classes).
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ class GateInfo:
 
 @dataclass(frozen=True)
 class DynamicQuantumArchitecture:
-    """What is calibrated now: qubits, resonators and the loci of each gate (protocol §4.2)."""
+    """What is calibrated now: qubits, resonators and the loci of each gate (docs/protocol.md)."""
 
     calibration_set_id: str
     qubits: tuple[str, ...]
@@ -304,7 +304,7 @@ class DynamicQuantumArchitecture:
 
 @dataclass(frozen=True)
 class StaticQuantumArchitecture:
-    """The chip layout (protocol §4.3)."""
+    """The chip layout (docs/protocol.md#static-architecture)."""
 
     qubits: tuple[str, ...]
     computational_resonators: tuple[str, ...]
@@ -419,7 +419,7 @@ class Circuit:
 
 @dataclass(frozen=True)
 class JobParameters:
-    """The options of a circuit job other than the circuits (protocol §4.4)."""
+    """The options of a circuit job other than the circuits (docs/protocol.md#submitting-a-job)."""
 
     shots: int = 1
     calibration_set_id: str | None = None
@@ -433,7 +433,7 @@ class JobParameters:
     dd_strategy: Mapping[str, Any] | None = None
 
     def check(self, error: type[Exception] = ValidationError) -> None:
-        """Raise ``error`` when the options break protocol §6.6 rule 10."""
+        """Raise ``error`` when the options break docs/protocol.md#validation-rules rule 10."""
         if isinstance(self.shots, bool) or not isinstance(self.shots, int) or self.shots <= 0:
             raise error(f"shots must be a positive integer, got {self.shots!r}")
         for name, value, choices in (
@@ -471,7 +471,7 @@ class JobParameters:
             raise error("qubit_mapping must map logical qubit names (str) to physical names (str)")
 
     def to_json(self) -> dict[str, Any]:
-        """Return the option fields of the submit body, deprecated copies included (§4.4 client rule)."""
+        """Return the option fields of the submit body, deprecated copies included (docs/protocol.md client rule)."""
         mapping = (
             None
             if self.qubit_mapping is None
@@ -493,7 +493,7 @@ class JobParameters:
         }
 
     def to_result_json(self) -> dict[str, Any]:
-        """Return the ``parameters`` block of a Qiskit result (protocol §7.4)."""
+        """Return the ``parameters`` block of a Qiskit result (docs/protocol.md#the-qiskit-result)."""
         return {
             "shots": self.shots,
             "calibration_set_id": None if self.calibration_set_id is None else uuid.UUID(self.calibration_set_id),
@@ -512,7 +512,7 @@ class JobParameters:
         """Parse the option fields of a submit body, accepting both names of the aliased fields."""
         r = _Reader(obj, "job", error)
         data = dict(r.obj)
-        # The new name wins when both are present (§4.4 server rule).
+        # The new name wins when both are present (docs/protocol.md#submitting-a-job server rule).
         if data.get("move_gate_validation") is None and data.get("move_validation_mode") is not None:
             data["move_gate_validation"] = data["move_validation_mode"]
         if data.get("move_gate_frame_tracking") is None and data.get("move_gate_frame_tracking_mode") is not None:
@@ -545,12 +545,12 @@ class JobParameters:
 
 
 JOB_OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(JobParameters) if f.name != "shots")
-"""Names of the job options of protocol §4.4 besides ``shots``, as accepted by submit."""
+"""Names of the job options of docs/protocol.md#submitting-a-job besides ``shots``, as accepted by submit."""
 
 
 @dataclass(frozen=True)
 class CircuitJobDefinition:
-    """The body of a circuit-job submit: circuits plus parameters (protocol §4.4)."""
+    """The body of a circuit-job submit: circuits plus parameters (docs/protocol.md#submitting-a-job)."""
 
     circuits: tuple[Circuit, ...]
     parameters: JobParameters = field(default_factory=JobParameters)
@@ -613,9 +613,9 @@ def _parse_timestamp(value: object, where: str) -> datetime:
 
 @dataclass(frozen=True)
 class JobData:
-    """Status and metadata of a job: the body of ``GET /jobs/{id}`` (protocol §4.5).
+    """Status and metadata of a job: the body of ``GET /jobs/{id}`` (docs/protocol.md#job-status).
 
-    ``status`` keeps the server's string as sent; an unknown string is treated as not final (§5).
+    ``status`` keeps the server's string as sent; an unknown string is treated as not final (docs/protocol.md).
     """
 
     id: str
@@ -721,7 +721,7 @@ class JobData:
 
 
 def parse_measurement_key(key: str) -> tuple[str, int, int, int]:
-    """Split ``<creg name>_<creg size>_<creg index>_<clbit index>`` into its four parts (§6.2).
+    """Split ``<creg name>_<creg size>_<creg index>_<clbit index>`` into its four parts (docs/protocol.md).
 
     Raises:
         ValueError: if the key does not end in three ``_``-separated decimal integers.

@@ -107,7 +107,7 @@ class DDStrategy:
                 raise ValueError(f"every gate sequence must be (ratio, pattern, align), got {seq!r}")
 
     def to_json(self) -> dict[str, Any]:
-        """Return the wire form of protocol §4.4 (``target_qubits`` as a sorted list)."""
+        """Return the wire form of docs/protocol.md#submitting-a-job (``target_qubits`` as a sorted list)."""
         out = to_wire(dataclasses.asdict(self))
         assert isinstance(out, dict)
         return out

@@ -1,7 +1,7 @@
 """Job polling: when to ask for a job's status next. Separate from HTTP retries.
 
 :class:`PollSchedule` is a pure state machine: feed it each :class:`~iqm_async.models.JobData` with
-the time it was seen and it says how long to wait before the next poll. The rules (protocol §8.3):
+the time it was seen and it says how long to wait before the next poll. The rules (docs/protocol.md#polling-guidance):
 
 * the first poll comes soon (``first_delay``); while nothing changes the interval grows by
   ``factor`` up to ``max_interval``;

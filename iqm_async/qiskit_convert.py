@@ -1,4 +1,4 @@
-"""Conversion of Qiskit circuits to IQM wire circuits (protocol §6.1 to §6.5 and §6.7).
+"""Conversion of Qiskit circuits to IQM wire circuits (docs/protocol.md to docs/protocol.md).
 
 This module is the client's only door to qiskit for circuits. It turns already transpiled
 ``QuantumCircuit`` objects into :class:`~iqm_async.models.Circuit` values, names qubits from the
@@ -51,7 +51,7 @@ REGISTERS_METADATA_KEY = "_iqm_async_cregs"
 """Circuit metadata key that carries the circuit's register layout when some register is never measured."""
 
 _HALF_PI = 0.5 * math.pi
-# Single-qubit rotations that are all PRX on the wire (§6.1), and so may also be classically controlled.
+# Single-qubit rotations that are all PRX on the wire (docs/protocol.md), and so may also be classically controlled.
 _PRX_GATES = frozenset({"r", "x", "rx", "y", "ry"})
 # Delay units in seconds; "dt" is taken to be 1 ns, as IQM's adapter does.
 _DELAY_UNITS: dict[str, float] = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "ps": 1e-12, "dt": 1e-9}
@@ -60,7 +60,7 @@ _MAX_METADATA_DEPTH = 100
 
 
 def qubit_names(dqa: DynamicQuantumArchitecture) -> list[str]:
-    """Return the component name of each Qiskit qubit index for circuits run on ``dqa`` (§6.4).
+    """Return the component name of each Qiskit qubit index for circuits run on ``dqa`` (docs/protocol.md#qubit-names).
 
     Only qubits with both ``prx`` and ``measure`` loci are kept, in DQA order, because Qiskit's
     transpiler assumes every indexed qubit has both; computational resonators follow, so they get
@@ -78,7 +78,7 @@ def qubit_names(dqa: DynamicQuantumArchitecture) -> list[str]:
 def registers_of(circuit: QuantumCircuit) -> list[tuple[str, int]]:
     """Return each classical register of ``circuit`` as ``(name, size)``, in ``circuit.cregs`` order.
 
-    This is the layout results are formatted with (§7.4 ``creg_sizes``).
+    This is the layout results are formatted with (docs/protocol.md#the-qiskit-result ``creg_sizes``).
     """
     return [(creg.name, creg.size) for creg in circuit.cregs]
 
@@ -115,14 +115,14 @@ def circuits_to_wire(
 
 
 def circuit_to_wire(circuit: QuantumCircuit, qubit_names: Sequence[str]) -> Circuit:
-    """Convert a transpiled Qiskit circuit to an IQM wire circuit (§6.1 to §6.5).
+    """Convert a transpiled Qiskit circuit to an IQM wire circuit (docs/protocol.md to docs/protocol.md).
 
     Qiskit qubit index ``i`` becomes component ``qubit_names[i]``. Every instruction is written
     with ``implementation`` null. Metadata that cannot be converted to JSON is dropped with a
     warning.
 
     Args:
-        circuit: a circuit that uses only the operations of §6.1.
+        circuit: a circuit that uses only the operations of docs/protocol.md#operations.
         qubit_names: component name for each qubit index, usually :func:`qubit_names` of the DQA.
 
     Raises:
@@ -169,7 +169,7 @@ class _Converter:
         self.name = circuit_name
         self.keys = keys
         self.out: list[Instruction] = []
-        # clbit → position in self.out of the latest measure that wrote it (§6.3 step 1).
+        # clbit → position in self.out of the latest measure that wrote it (docs/protocol.md#classical-control step 1).
         self.last_measure: dict[Clbit, int] = {}
 
     def unsupported(self, op_name: str) -> CircuitValidationError:
@@ -197,7 +197,7 @@ class _Converter:
             ) from None
 
     def prx_args(self, op_name: str, params: Sequence[Any]) -> dict[str, Any]:
-        """Return the ``angle``/``phase`` of a PRX for one of the §6.1 rotations."""
+        """Return the ``angle``/``phase`` of a PRX for one of the docs/protocol.md#operations rotations."""
         if op_name == "x":
             return {"angle": math.pi, "phase": 0.0}
         if op_name == "y":
@@ -260,7 +260,7 @@ class _Converter:
         return duration if unit == "s" else duration * scale
 
     def if_else(self, op: Any, outer_locus: list[str]) -> None:
-        """Turn ``if_test(bit == 1)`` with a PRX-only body into ``cc_prx`` instructions (§6.3)."""
+        """Turn ``if_test(bit == 1)`` with a PRX-only body into ``cc_prx`` instructions (docs/protocol.md)."""
         true_body, false_body = op.params
         if false_body is not None and len(false_body.data) > 0:
             raise CircuitValidationError(

@@ -1,4 +1,4 @@
-"""Wire results to ``qiskit.result.Result``, exactly as IQM's adapter builds them (protocol §7.4).
+"""Wire results to ``qiskit.result.Result``, exactly as IQM's adapter builds them (docs/protocol.md#the-qiskit-result).
 
 The one deliberate difference: ``data.memory``/``data.counts`` are stored as hex with
 ``creg_sizes``/``memory_slots`` in the header, as Aer stores them, so ``get_memory()`` and

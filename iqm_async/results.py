@@ -1,6 +1,6 @@
 """Measurement formatting: IQM's per-key shot lists to Qiskit's bitstrings, counts and hex memory.
 
-Pure numpy; no qiskit. The bit order follows IQM protocol §7.1: registers in ascending creg index,
+Pure numpy; no qiskit. The bit order follows docs/protocol.md#bit-order: registers in ascending creg index,
 each register's bit 0 first, registers joined with a space, then the whole string reversed, so the
 last register is leftmost and bit 0 of the first register is rightmost.
 

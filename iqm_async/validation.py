@@ -1,4 +1,4 @@
-"""Validation of circuit jobs against a dynamic quantum architecture (protocol §6.6).
+"""Validation of circuit jobs against a dynamic quantum architecture (docs/protocol.md#validation-rules).
 
 One function, :func:`validate_job`, serves both sides: the client calls it before anything is
 sent (raising :class:`~iqm_async.errors.CircuitValidationError`), and the embedded server calls it
@@ -52,7 +52,7 @@ _ARITY: dict[str, int | None] = {
 }
 
 # Rule 4: (required args, optional args) with their kinds. "float" accepts JSON integers too
-# (§6.1: servers SHOULD accept them), "str" only strings.
+# (docs/protocol.md#operations: servers SHOULD accept them), "str" only strings.
 _ARGS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "prx": ({"angle": "float", "phase": "float"}, {}),
     "cc_prx": ({"angle": "float", "phase": "float", "feedback_key": "str", "feedback_qubit": "str"}, {}),
@@ -257,7 +257,7 @@ def validate_job(
     require_measurements: bool = True,
     error: type[Exception] = CircuitValidationError,
 ) -> None:
-    """Check a circuit job against the rules of protocol §6.6, raising ``error`` on the first break.
+    """Check a circuit job against the rules of docs/protocol.md#validation-rules, raising ``error`` on the first break.
 
     Used by the client before a submit and by the embedded server on receipt, so the two refuse
     exactly the same jobs.

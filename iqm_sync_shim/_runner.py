@@ -8,7 +8,7 @@ else hands a coroutine function to :meth:`PortalRunner.run` (blocking) or :meth:
     status = runner.run(core_job.status_async)          # blocks the calling thread only
     future = runner.submit(core_job.result_async)       # concurrent.futures.Future
 
-Design (architecture §3, "Pitfalls of a sync facade"):
+Design ("Pitfalls of a sync facade"):
 
 * **One loop per process.** :func:`get_runner` returns a process-wide singleton. Its portal (anyio's
   :class:`~anyio.from_thread.BlockingPortal` serving an asyncio loop in one daemon thread) starts

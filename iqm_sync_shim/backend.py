@@ -9,7 +9,7 @@ Usage::
 The transpilation target is built by :func:`iqm_async.transpiler.build_target` from the dynamic
 quantum architecture (DQA) of the backend's calibration set: ``r`` (IQM's ``prx``), ``cz`` and
 ``measure`` on their calibrated loci, plus ``id``, ``delay`` and ``reset``, which every qubit accepts.
-Qiskit index *i* is the *i*-th name of :func:`iqm_async.qiskit_convert.qubit_names` (protocol §6.4):
+Qiskit index *i* is the *i*-th name of :func:`iqm_async.qiskit_convert.qubit_names` (docs/protocol.md#qubit-names):
 the qubits with both ``prx`` and ``measure``, in DQA order, then the resonators.
 
 On star chips (computational resonators with ``move``) ``target`` is the qubit-only view: the
@@ -20,7 +20,7 @@ and appends the resonators, so ``transpile(circuit, backend)`` gives a circuit t
 ``get_real_target()`` lists only what the hardware runs.
 
 :meth:`IQMBackend.run` makes two calls into the core through the portal: one reads the server's
-current default calibration set (to warn about drift, §6.4, *before* anything is sent, so that a
+current default calibration set (to warn about drift, docs/protocol.md#qubit-names, *before* anything is sent, so that a
 warning promoted to an error never leaves an orphan job), and one converts, validates and submits.
 """
 
@@ -249,7 +249,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
             options: ``memory`` and ``seed_simulator`` are accepted and ignored (memory is always
                 returned); ``use_timeslot``, ``circuit_callback`` (called with the circuits before they
                 are sent), ``qubit_index_to_name`` (``{index: name}``), ``circuit_compilation_options``
-                (an object or mapping with the fields below) and the job options of protocol §4.4
+                (an object or mapping with the fields below) and the job options of docs/protocol.md#submitting-a-job
                 (``max_circuit_duration_over_t2``, ``heralding_mode``, ``move_gate_validation``,
                 ``move_gate_frame_tracking``, ``active_reset_cycles``, ``dd_mode``, ``dd_strategy``,
                 ``qubit_mapping``) are used, and ``tags`` (labels kept in ``job.metadata["tags"]`` and the

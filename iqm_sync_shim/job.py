@@ -366,7 +366,7 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         """Format one circuit's ``{key: [[bit], …]}`` into per-shot Qiskit bitstrings, exactly as IQM's adapter.
 
         Registers in ascending creg index, bit 0 first, joined by spaces, the whole string reversed
-        (protocol §7.1); unmeasured bits of a measured register are 0.
+        (docs/protocol.md#bit-order); unmeasured bits of a measured register are 0.
 
         Raises:
             ValueError: on a wrong number of shots (when ``expect_exact_shots``) or a key with more than

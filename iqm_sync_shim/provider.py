@@ -11,7 +11,7 @@ Usage::
 
 Each provider owns one :class:`~iqm_async.AsyncIQMClient` (one connection pool, one request budget)
 that all of its backends and jobs share. That client is created, used and closed **only on the
-shim's portal loop** (architecture §3, "loop-bound httpx client"): the provider never touches it from
+shim's portal loop** ("loop-bound httpx client"): the provider never touches it from
 the caller's thread or loop. ``with IQMProvider(...)`` (or :meth:`IQMProvider.close`) closes it
 deterministically; a provider that is never closed is closed at interpreter exit by the runner's
 exit hook. No ``__del__`` does I/O.

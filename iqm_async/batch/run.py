@@ -193,7 +193,7 @@ class Batch(BatchWorkers):
             on_complete: called with each circuit's :class:`Outcome` as it arrives, on the event loop.
             qubit_names: physical name of each Qiskit qubit index (default: the calibration's qubits).
             use_timeslot: submit to the timeslot queue.
-            options: job options of protocol §4.4 (``calibration_set_id``, ``heralding_mode``, …).
+            options: job options of docs/protocol.md#submitting-a-job (``calibration_set_id``, ``heralding_mode``, …).
         """
         return cls(
             client,

@@ -53,7 +53,7 @@ class ConnectionDroppedError(ConnectionError):
 def error_response(
     status: int, message: str, error_code: str | None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
-    """Build a non-2xx reply with the protocol's error body (§2.5, §10.7)."""
+    """Build a non-2xx reply with the protocol's error body (docs/protocol.md, docs/protocol.md)."""
     return JSONResponse(ErrorBody(message, error_code).to_json(), status_code=status, headers=dict(headers or {}))
 
 

@@ -1,4 +1,4 @@
-"""Server-side circuit validation on submit (protocol §6.6), giving ``422 validation_error``.
+"""Server-side circuit validation on submit (docs/protocol.md#validation-rules), giving ``422 validation_error``.
 
 :func:`validate` is the single place where the server validates a job. It calls the shared
 ``iqm_async.validation.validate_job`` when that module is present, so client and server apply the same
@@ -70,7 +70,7 @@ def shared_validator() -> Validator | None:
 def validate(
     definition: CircuitJobDefinition, dqa: DynamicQuantumArchitecture, max_components: int
 ) -> CircuitJobDefinition:
-    """Raise :class:`~iqm_async.errors.ValidationError` when the job breaks a §6.6 rule.
+    """Raise :class:`~iqm_async.errors.ValidationError` when the job breaks a docs/protocol.md#validation-rules rule.
 
     Returns:
         The definition with physical component names (``qubit_mapping`` applied), ready to execute.
@@ -80,7 +80,7 @@ def validate(
         physical = apply_qubit_mapping(definition)
         fallback_validate(physical, dqa, None)
     else:
-        # A circuit without measurements is valid on the wire (its results are empty, §7.3).
+        # A circuit without measurements is valid on the wire (its results are empty, docs/protocol.md#edge-cases).
         extra = {"require_measurements": False} if _accepts(shared, "require_measurements") else {}
         # The simulator's limit is the width of each entangled group, not the number of components touched.
         shared(definition, dqa, max_components=None, error=ValidationError, **extra)

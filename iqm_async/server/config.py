@@ -1,4 +1,4 @@
-"""Frozen settings of the embedded IQM-compatible server (protocol §10.2), with every default named."""
+"""Frozen settings of the embedded IQM-compatible server (docs/protocol.md), with every default named."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def _check_uuid(name: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class RateLimitConfig:
-    """The server's request budget (protocol §9 and §10.8); every number is configurable."""
+    """The server's request budget (docs/protocol.md); every number is configurable."""
 
     enabled: bool = True
     """Whether requests are charged at all; off means no ``429`` ever (the headers are still sent)."""
@@ -104,7 +104,7 @@ class RateLimitConfig:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything the embedded server can be constructed with (protocol §10.2).
+    """Everything the embedded server can be constructed with (docs/protocol.md#queue-and-execution).
 
     Override single fields with :func:`dataclasses.replace` or through ``serve_in_thread(**overrides)``.
     """

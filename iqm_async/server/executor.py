@@ -7,7 +7,7 @@ transpiled; components that never interact are simulated in separate parts (so a
 all 54 qubits of a crystal costs only as much as its widest entangled group); built circuits are
 cached because benchmarks submit the same small circuits many times.
 
-Semantics (protocol §10.5): ``prx(θ, φ)`` is Qiskit's ``RGate(θ, φ)``; ``move`` swaps qubit and
+Semantics (docs/protocol.md#queue-and-execution): ``prx(θ, φ)`` is Qiskit's ``RGate(θ, φ)``; ``move`` swaps qubit and
 resonator; ``measure`` is a Z measurement (mid-circuit allowed); ``cc_prx`` applies its PRX only when
 the bit recorded under ``feedback_key`` in the same shot is 1; ``barrier``/``delay`` do nothing.
 """
@@ -161,7 +161,7 @@ def compile_circuit(circuit: Circuit) -> CompiledCircuit:
                 qc, qubit = q(comp)
                 qc.measure(qubit, cregs[part_of[comp]][local_clbit[next_clbit]])
                 bits.append(next_clbit)
-                # cc_prx refers to a measurement by its feedback_key (§6.6 rule 8); accept the key as well.
+                # cc_prx refers to a measurement by its feedback_key (docs/protocol.md rule 8); accept the key as well.
                 for label in {args.get("key"), args.get("feedback_key")}:
                     if isinstance(label, str):
                         feedback[(label, comp)] = next_clbit

@@ -1,4 +1,4 @@
-"""Fault-injection switchboard (protocol §10.9) and the log of API requests.
+"""Fault-injection switchboard (docs/protocol.md#fault-injection-switchboard) and the log of API requests.
 
 A rule is a plain JSON-like dict, the same in-process and over ``POST /_control/faults``::
 

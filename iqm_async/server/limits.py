@@ -1,4 +1,4 @@
-"""Server-side request budget (protocol §9, §10.8): rolling-window quota per bearer token, then a block.
+"""Server-side request budget (docs/protocol.md, docs/protocol.md): rolling-window quota per bearer token, then a block.
 
 The clock is injected, so the limiter is tested without sleeping::
 
@@ -61,7 +61,7 @@ class _Bucket:
 
 
 def request_cost(config: RateLimitConfig, method: str, path: str, body_bytes: int = 0) -> int:
-    """Return the cost of a request to ``path`` under ``/api/v1`` (protocol §9 table plus E10)."""
+    """Return the cost of a request to ``path`` under ``/api/v1`` (docs/protocol.md#rate-limits table plus E10)."""
     parts = path.rstrip("/").split("/")
     # parts: "", "api", "v1", "jobs", ...
     tail = parts[3:] if len(parts) >= 3 and parts[1] == "api" else []

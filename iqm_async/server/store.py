@@ -2,7 +2,7 @@
 
 All state lives behind one :class:`threading.Condition`, because the HTTP handlers (event loop thread)
 and the executor (worker thread) both change it; every change notifies the condition, so tests and the
-executor wait for events instead of sleeping. Status rules (protocol §5, §10.3, §10.6)::
+executor wait for events instead of sleeping. Status rules (docs/protocol.md, docs/protocol.md, docs/protocol.md)::
 
     waiting → processing → completed | failed
     waiting | processing → cancelled        (processing: via a flag the executor honours)

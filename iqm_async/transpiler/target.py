@@ -188,7 +188,7 @@ def build_target(
 ) -> IQMTarget:
     """Build a transpilation target of a DQA, with Qiskit index *i* meaning component ``names[i]``.
 
-    Loci that touch a component missing from ``names`` are left out (protocol §6.4 step 2). On a chip
+    Loci that touch a component missing from ``names`` are left out (docs/protocol.md#qubit-names step 2). On a chip
     without resonators the flags change nothing.
 
     Args:
@@ -220,7 +220,7 @@ def build_target(
         target.add_instruction(Measure(), dict.fromkeys(measure))
     cz: dict[tuple[int, ...], None] = {}
     for a, b in loci("cz"):
-        # CZ is symmetric and the wire accepts either order (§6.6 rule 6): offer both directions, so
+        # CZ is symmetric and the wire accepts either order (docs/protocol.md rule 6): offer both directions, so
         # the transpiler never needs a direction-fixing pass.
         cz[(a, b)] = cz[(b, a)] = None
     if include_fictional_czs:
@@ -230,7 +230,7 @@ def build_target(
     move = loci(MOVE)
     if move:
         target.add_instruction(MoveGate(), dict.fromkeys(move))
-    # The identity is dropped on the wire; delay and reset are accepted on every qubit (§6.6 rule 6).
+    # The identity is dropped on the wire; delay and reset are accepted on every qubit (docs/protocol.md rule 6).
     single = {(index[q],): None for q in qubits}
     # With resonators as Qiskit qubits, the identity on them keeps every index in the target.
     identity = {**single, **{(r,): None for r in sorted(resonator_idx) if r < size}}
