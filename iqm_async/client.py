@@ -20,7 +20,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,7 @@ from ._config import (
 )
 from ._forecast import ThroughputHistory
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
-from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError, ValidationError
+from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
     JOB_OPTION_NAMES,
@@ -70,11 +69,10 @@ _JOB_OPTIONS = frozenset(JOB_OPTION_NAMES)
 
 
 def _uuid_arg(value: str, what: str) -> str:
-    """Return ``value`` as a canonical UUID, or refuse it: ids are put into URL paths, so ``../x`` must never pass."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise ValidationError(f"{value!r} is not a {what} (a UUID); nothing was sent.") from None
+    """Return ``value`` as a canonical UUID, or refuse it (see :func:`iqm_async.validation.check_uuid`)."""
+    from .validation import check_uuid
+
+    return check_uuid(value, what)
 
 
 class _State(enum.Enum):

@@ -5,6 +5,7 @@ names of IQM's own client, so ``except NotFoundError`` keeps working after a swi
 
     IQMError
     ├── ClientConfigurationError (ValueError)   bad URL / token / quantum computer, before any request
+    ├── ClientClosedError (RuntimeError)        the client or provider was closed
     ├── ValidationError (ValueError)            input refused
     │   ├── CircuitValidationError              circuit or options refused client-side, nothing sent
     │   ├── CircuitTranspilationError           a circuit cannot be transpiled for the chip (e.g. MOVE loci)
@@ -66,6 +67,7 @@ __all__ = [
     "CircuitExecutionError",
     "CircuitTranspilationError",
     "CircuitValidationError",
+    "ClientClosedError",
     "ClientConfigurationError",
     "ConflictError",
     "ConnectError",
@@ -104,6 +106,10 @@ __all__ = [
 
 class IQMError(Exception):
     """Base class of every error raised by iqm-async."""
+
+
+class ClientClosedError(IQMError, RuntimeError):
+    """The client or provider was closed; create a new one."""
 
 
 class OperationTimeoutError(IQMError):

@@ -15,17 +15,19 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._config import MAX_SHOTS
-from .errors import CircuitValidationError
+from .errors import CircuitValidationError, ValidationError
 from .models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction, JobParameters
 
 __all__ = [
     "check_qubit_names",
     "check_shots",
+    "check_uuid",
     "duplicates",
     "KNOWN_OPERATIONS",
     "ArchitectureIndex",
@@ -234,6 +236,18 @@ def check_qubit_names(qubit_names: object) -> list[str]:
             f"qubit_names names {twice} more than once; two Qiskit qubits cannot share one physical qubit."
         )
     return names
+
+
+def check_uuid(value: object, what: str) -> str:
+    """Return ``value`` as a canonical UUID string, or refuse it: ids go into URL paths, so ``../x`` must never pass.
+
+    Raises:
+        ValidationError: ``value`` is not a UUID (nothing is sent).
+    """
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a {what} (a UUID such as 'e3d4c5b6-…'); nothing was sent.") from None
 
 
 def check_shots(shots: object) -> int:

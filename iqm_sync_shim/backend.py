@@ -45,6 +45,7 @@ from iqm_async.models import Circuit, CircuitJobDefinition, DynamicQuantumArchit
 from iqm_async.qiskit_convert import circuit_to_wire, with_register_layouts
 from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
 from iqm_async.transpiler import DEFAULT_PLUGIN, IQMTarget, MoveGate, build_target
+from iqm_async.validation import check_uuid
 
 from ._compat import IQMArchitecture, crystal_coupling_map, take_job_options
 from ._runner import PortalRunner
@@ -277,7 +278,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
 
         runner, client = self._portal()
         if calibration_set_id is not None:
-            calset = str(uuid.UUID(str(calibration_set_id)))
+            calset = check_uuid(calibration_set_id, "calibration set id")
         else:
             calset = self.calibration_set_id
             if self._use_default_calibration_set:
@@ -303,7 +304,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
             NotFoundError: when the server has no such job.
             MalformedResponseError: when the job is not a circuit job.
         """
-        job = IQMJob(self, str(uuid.UUID(str(job_id))))
+        job = IQMJob(self, check_uuid(job_id, "job id"))
         job._refresh()
         return job
 

@@ -32,7 +32,9 @@ from qiskit.providers import QiskitBackendNotFoundError
 
 from iqm_async import AsyncIQMClient
 from iqm_async._auth import Secret
+from iqm_async.errors import ClientClosedError
 from iqm_async.models import DynamicQuantumArchitecture
+from iqm_async.validation import check_uuid
 
 from ._runner import PortalRunner, get_runner
 
@@ -156,7 +158,7 @@ class IQMProvider:
             self._pid = os.getpid()
         with self._lock:
             if self._closed:
-                raise RuntimeError("This IQMProvider is closed; create a new one.")
+                raise ClientClosedError("This IQMProvider is closed; create a new one.")
             client = self._client
             if client is None or self._client_runner is not runner or client.is_closed:
                 old_runner = self._client_runner
@@ -204,7 +206,7 @@ class IQMProvider:
                 f"Facade backend {name!r} is not available in iqm_sync_shim; run against the embedded server "
                 "(iqm_async.server) for a local simulation instead."
             )
-        calset = None if calibration_set_id is None else str(uuid.UUID(str(calibration_set_id)))
+        calset = None if calibration_set_id is None else check_uuid(calibration_set_id, "calibration set id")
         runner, client = self._core()
         dqa, backend_name = runner.run(_load_backend, client, calset)
         if name is not None and name != backend_name:
