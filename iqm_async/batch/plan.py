@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,7 +23,7 @@ from .._journal import (
     sha256_of,
 )
 from .._version import __version__
-from ..errors import IQMError, SubmissionUnknownError, error_from_response
+from ..errors import SubmissionUnknownError, error_from_response
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
@@ -235,7 +234,7 @@ async def _resume_from(
         elif record.refused_status is not None:
             group.prepared = None
             body = canonical_json(record.refused_body) if record.refused_body is not None else b""
-            group.record = _refused(record.refused_status, body)
+            group.record = error_from_response(record.refused_status, body)
     needs_submit = any(g.prepared is not None for g in plan.groups)
     if journal.readonly:
         if needs_submit:
@@ -266,10 +265,3 @@ def _unknown_from_journal(
     )
 
 
-def _refused(status: int, body: bytes) -> IQMError:
-    return error_from_response(status, body)
-
-
-def journal_path_of(journal: str | os.PathLike[str] | None) -> str | None:
-    """Return a journal argument as a plain path string (None stays None)."""
-    return None if journal is None else os.fspath(journal)

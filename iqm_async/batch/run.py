@@ -110,9 +110,7 @@ class Batch(BatchWorkers):
             )
         self._client = client
         # A sequence is used as it is (a lazy sweep is not copied); any other iterable is read once.
-        self._circuits = None if circuits is None or isinstance(circuits, Sequence) else list(circuits)
-        if isinstance(circuits, Sequence):
-            self._circuits = circuits
+        self._circuits = circuits if circuits is None or isinstance(circuits, Sequence) else list(circuits)
         self._shots = check_shots(shots)
         self._circuits_per_job = policy.circuits_per_job or DEFAULT_CIRCUITS_PER_JOB
         self._timeout = limit
