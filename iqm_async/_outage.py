@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from .errors import APIStatusError, MalformedResponseError, TLSVerificationError, TransportError
+from .errors import APIStatusError, IQMError, MalformedResponseError, TLSVerificationError, TransportError
 
-__all__ = ["OUTAGE_BASE_DELAY", "OUTAGE_MAX_DELAY", "Outage", "is_outage"]
+__all__ = ["OUTAGE_BASE_DELAY", "OUTAGE_MAX_DELAY", "Outage", "is_outage", "ride_out"]
+
+T = TypeVar("T")
 
 OUTAGE_STATUSES = frozenset({408, 429, 502, 503, 504})
 """HTTP statuses that say the server (or a proxy before it) cannot answer now, not that the request is wrong."""
@@ -145,3 +148,24 @@ class Outage:
             f" The server {self._url} could not be reached for the last {lasted:.0f} seconds "
             f"(last error: {_describe(self.last_error)})."
         )
+
+
+async def ride_out(
+    request: Callable[[], Awaitable[T]], outage: Outage, sleep: Callable[[float], Awaitable[None]]
+) -> T:
+    """Call ``request`` until it returns or fails with something that is not an outage (the caller bounds the time).
+
+    Failures that :func:`is_outage` accepts are noted on ``outage`` and followed by its pause; any other
+    error ends the outage (the server answered) and propagates.
+    """
+    while True:
+        try:
+            value = await request()
+        except IQMError as exc:
+            if not is_outage(exc, outage.malformed):
+                outage.recovered()
+                raise
+            await sleep(outage.failed(exc))
+            continue
+        outage.recovered()
+        return value

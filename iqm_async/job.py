@@ -18,7 +18,7 @@ from qiskit.result import Result
 
 from ._config import DEFAULT_RESULT_TIMEOUT, PollPolicy
 from ._forecast import forecast_for
-from ._outage import Outage, is_outage
+from ._outage import Outage, ride_out
 from .errors import (
     IQMError,
     JobCancelledError,
@@ -224,19 +224,10 @@ class AsyncJob:
         Only an answer about the job ends it: its data, or an error that is not an outage (404 for the
         id, 401/403, a refusal). Transport failures, 429 and 5xx are retried with capped, jittered pauses.
         """
-        while True:
-            try:
-                value = await request()
-            except NotFoundError as exc:
-                outage.recovered()
-                raise self.gone(exc) from None
-            except IQMError as exc:
-                if not is_outage(exc, outage.malformed):
-                    raise
-                await self.client.sleep(outage.failed(exc))
-                continue
-            outage.recovered()
-            return value
+        try:
+            return await ride_out(request, outage, self.client.sleep)
+        except NotFoundError as exc:
+            raise self.gone(exc) from None
 
     async def definition_async(self) -> CircuitJobDefinition:
         """Return the submitted definition (from submit, or fetched once with E6)."""

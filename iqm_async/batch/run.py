@@ -24,9 +24,9 @@ from .._config import (
     BatchPolicy,
 )
 from .._journal import Journal
-from .._outage import Outage
+from .._outage import Outage, ride_out
 from .._scheduler import PollScheduler
-from ..errors import BatchError, CircuitValidationError, JournalError, ValidationError
+from ..errors import BatchError, CircuitValidationError, JournalError, OperationTimeoutError, ValidationError
 from ..models import JobData
 from ..results import CircuitResult
 from ..validation import check_qubit_names, check_shots
@@ -297,6 +297,18 @@ class Batch(BatchWorkers):
             raise self._callback_error
 
     async def _setup(self) -> None:
+        """Plan the batch, riding out an outage within the batch's deadline (the plan's reads come first)."""
+        outage = Outage("batch (starting)", self._client.url, clock=self._client.clock, logger=logger)
+        limit = None if math.isinf(self._timeout) else self._timeout
+        try:
+            with anyio.fail_after(limit):
+                await ride_out(self._plan, outage, self._client.sleep)
+        except TimeoutError:
+            raise OperationTimeoutError(
+                f"The batch could not start in {self._timeout} seconds.{outage.describe()} Nothing was submitted."
+            ) from None
+
+    async def _plan(self) -> None:
         """Plan the batch (new or from its journal) and take over its groups, spec and journal."""
         if self._resume:
             assert self._journal_path is not None
