@@ -116,45 +116,39 @@ class JobProgress:
         """The tqdm bar, once it has appeared (None before)."""
         return self._bar
 
-    def _ensure(self) -> Any:
-        if self._bar is None and self._clock() >= self._show_after:
-            self._bar = self._cls(
-                total=None, desc=self._name, bar_format=_WAITING, unit="circuit", leave=True, file=self._file
-            )
-        return self._bar
-
     def update(self, data: JobData) -> None:
         """Show what ``data`` says about the job."""
-        bar = self._ensure()
-        if bar is None:
+        if self._bar is None and self._clock() < self._show_after:
             return
         status = data.status
-        if status == "waiting":
+        progress = data.progress if status in ("processing", "completed") else None
+        if status == "completed" and progress is None and self._total is not None:
+            progress = (self._total, self._total)
+        if progress is not None:
+            self._circuits(*progress)
+        elif status == "waiting":
             position = data.queue_position
-            where = "queued" if position is None else f"queued, position {position}"
-            self._text(f"{self._name}: {where}")
-        elif status == "processing":
-            progress = data.progress
-            if progress is None:
-                self._text(f"{self._name}: processing")
-            else:
-                self._circuits(*progress)
-        elif status == "completed":
-            if self._total is not None:
-                self._circuits(self._total, self._total)
-            else:
-                self._text(f"{self._name}: completed")
-        else:  # failed, cancelled, or a status this client does not know
-            self._text(f"{self._name}: {status}")
+            self._text("queued" if position is None else f"queued, position {position}")
+        else:  # processing without progress, failed, cancelled, or a status this client does not know
+            self._text(status)
 
-    def _text(self, text: str) -> None:
-        bar = self._bar
+    def _text(self, state: str) -> None:
+        text = f"{self._name}: {state}"
+        if self._bar is None:
+            self._bar = self._cls(total=None, desc=text, bar_format=_WAITING, leave=True, file=self._file)
+            return
         if self._total is not None:  # back to a text line (e.g. failed while running)
             self._total = None
-            bar.bar_format = _WAITING
-        bar.set_description_str(text, refresh=True)
+            self._bar.bar_format = _WAITING
+        self._bar.set_description_str(text, refresh=True)
 
     def _circuits(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._total = total
+            self._bar = self._cls(
+                total=total, initial=done, desc=self._name, bar_format=_RUNNING, leave=True, file=self._file
+            )
+            return
         bar = self._bar
         if self._total != total:
             # The run starts: a bar of circuits whose clock starts now, so its rate and ETA are the run's own.

@@ -33,7 +33,8 @@ class ProgressBar:
         else:
             self._queued.pop(data.id, None)
         if self._counts is not None and (self.queued, self.head) != before:
-            self.update(self._counts, 0)
+            # Drawn at once: the queue changes rarely, and a job's move to the head is worth seeing.
+            self._bar.set_postfix_str(self._postfix(self._counts), refresh=True)
 
     @property
     def queued(self) -> int:
@@ -49,15 +50,17 @@ class ProgressBar:
     def update(self, counts: BatchCounts, advance: int) -> None:
         """Show the counters and advance the bar by ``advance`` finished circuits."""
         self._counts = counts
+        self._bar.set_postfix_str(self._postfix(counts), refresh=False)
+        self._bar.update(advance)  # redraws at most every tqdm mininterval (0.1 s), even with no advance
+
+    def _postfix(self, counts: BatchCounts) -> str:
         queue = f"queued={self.queued}"
         if self.head is not None:
             queue += f" (head at {self.head})"
-        self._bar.set_postfix_str(
+        return (
             f"jobs={counts.jobs} submitted={counts.submitted} {queue} running={counts.running} "
-            f"done={counts.done} failed={counts.failed}",
-            refresh=False,
+            f"done={counts.done} failed={counts.failed}"
         )
-        self._bar.update(advance)  # redraws at most every tqdm mininterval (0.1 s), even with no advance
 
     def close(self) -> None:
         """Close the bar."""
