@@ -152,7 +152,7 @@ class Operation:
 
     def seen(self, data: Any) -> None:
         """Count one status reply of a wait and keep the job's latest status (a ``JobData``)."""
-        self.attributes["iqm.polls"] = self.attributes.get("iqm.polls", 0) + 1
+        self.set("iqm.polls", self.attributes.get("iqm.polls", 0) + 1)
         self.set("iqm.job_status", data.status)
 
     @property

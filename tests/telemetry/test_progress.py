@@ -20,8 +20,8 @@ from qiskit import QuantumCircuit
 
 from iqm_async import AsyncIQMClient, PollPolicy, RateLimitPolicy
 from iqm_async import progress as progress_mod
-from iqm_async.batch.progress import ProgressBar
 from iqm_async.batch.outcomes import BatchCounts
+from iqm_async.batch.progress import ProgressBar
 from iqm_async.models import JobData
 from iqm_async.progress import JobProgress, bar_class, job_progress, want_progress
 from iqm_async.server import RunningServer, ServerConfig, serve_in_thread
