@@ -295,9 +295,10 @@ def _submit_done(op: Operation, exc: BaseException | None) -> None:
     a = op.attributes
     extra = fields(job_id=a["iqm.job_id"], elapsed=op.elapsed, job_status=a.get("iqm.job_status"))
     if exc is None:
+        circuits = a["iqm.circuits"]
         job_logger.info(
-            "submitted job %s (%d circuits, %d shots) to %s", a["iqm.job_id"], a["iqm.circuits"], a["iqm.shots"],
-            a["iqm.quantum_computer"], extra=extra,
+            "submitted job %s (%d circuit%s, %d shots) to %s", a["iqm.job_id"], circuits, "" if circuits == 1 else "s",
+            a["iqm.shots"], a["iqm.quantum_computer"], extra=extra,
         )
     elif isinstance(exc, Exception):
         job_logger.info("submitting %d circuits to %s failed: %s: %s", a["iqm.circuits"], a["iqm.quantum_computer"],
@@ -324,8 +325,9 @@ def _wait_done(op: Operation, exc: BaseException | None) -> None:
         op.outcome = "timeout"
     extra = fields(job_id=a["iqm.job_id"], elapsed=op.elapsed, job_status=status)
     if exc is None:
-        job_logger.info("job %s is %s (waited %.1f s, %d polls)", a["iqm.job_id"], status, op.elapsed,
-                        a["iqm.polls"], extra=extra)
+        polls = a["iqm.polls"]
+        job_logger.info("job %s is %s (waited %.1f s, %d status poll%s)", a["iqm.job_id"], status, op.elapsed,
+                        polls, "" if polls == 1 else "s", extra=extra)
     else:
         job_logger.info("waiting for job %s ended after %.1f s: %s", a["iqm.job_id"], op.elapsed, op.outcome,
                         extra=extra)
