@@ -234,12 +234,13 @@ def http_request(
 def _http_done(op: Operation, exc: BaseException | None) -> None:
     a = op.attributes
     method, path, status = a["http.request.method"], a["url.path"], a.get("http.response.status_code")
-    extra = fields(job_id=a["iqm.job_id"], method=method, path=path, status=status, attempt=a["iqm.attempt"],
-                   elapsed=op.elapsed)
-    if exc is None:
-        http_logger.debug("%s %s -> %s", method, path, status, extra=extra)
-    else:
-        http_logger.debug("%s %s failed: %s: %s", method, path, type(exc).__name__, exc, extra=extra)
+    if http_logger.isEnabledFor(logging.DEBUG):  # the common case in production: skip building the record
+        extra = fields(job_id=a["iqm.job_id"], method=method, path=path, status=status, attempt=a["iqm.attempt"],
+                       elapsed=op.elapsed)
+        if exc is None:
+            http_logger.debug("%s %s -> %s", method, path, status, extra=extra)
+        else:
+            http_logger.debug("%s %s failed: %s: %s", method, path, type(exc).__name__, exc, extra=extra)
     tools = _get()
     if tools is not None:
         labels = {"http.request.method": method, "url.template": a["url.template"], "iqm.outcome": op.outcome}
