@@ -17,7 +17,7 @@ class ProgressBar:
     """A tqdm bar of finished circuits with job counts: queued (and the head of the queue), running, done, failed.
 
     ``queued`` counts the batch's jobs last seen waiting in the server's queue; ``head`` is the smallest
-    queue position among them (how many jobs, the batch's own included, are ahead of its first one).
+    queue position among them (how many jobs are ahead of the batch's frontmost waiting job).
     """
 
     def __init__(self, total: int, desc: str, *, file: Any = None):
