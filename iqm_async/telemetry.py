@@ -308,7 +308,8 @@ def _submit_done(op: Operation, exc: BaseException | None) -> None:
 
 def waiting(job_id: str, quantum_computer: str | None, *, clock: Callable[[], float] = time.monotonic) -> Operation:
     """Start the span of one wait for a job; :meth:`Operation.set` ``iqm.job_status`` when it ends. Logged on exit."""
-    job_logger.debug("waiting for job %s", job_id, extra=fields(job_id=job_id))
+    if job_logger.isEnabledFor(logging.DEBUG):
+        job_logger.debug("waiting for job %s", job_id, extra=fields(job_id=job_id))
     return Operation(
         "iqm_async.wait",
         {"iqm.job_id": job_id, "iqm.quantum_computer": quantum_computer, "iqm.polls": 0, "iqm.job_status": None},
