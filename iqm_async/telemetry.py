@@ -36,7 +36,17 @@ from typing import Any
 from ._logging import current_batch, fields, http_logger, job_logger
 from ._version import __version__
 
-__all__ = ["Operation", "configure", "enabled", "http_request", "job_ended", "retried", "submitting", "waiting"]
+__all__ = [
+    "Operation",
+    "configure",
+    "enabled",
+    "http_request",
+    "job_ended",
+    "retried",
+    "submitting",
+    "url_template",
+    "waiting",
+]
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -72,7 +82,7 @@ _unavailable = False
 
 
 def configure(*, enabled: bool | None = None, tracer_provider: Any = None, meter_provider: Any = None) -> None:
-    """Choose whether and where telemetry goes (call before creating clients; applies to all of them).
+    """Choose whether and where telemetry goes, for every client of the process from its next request on.
 
     Args:
         enabled: ``True`` imports OpenTelemetry's API even if the application has not; ``False`` turns
