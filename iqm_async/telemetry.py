@@ -16,7 +16,7 @@ Spans (tracer ``iqm_async``):
   ``iqm.quantum_computer``).
 
 Every span has ``iqm.outcome`` (``ok``, a job status for waits, or the error's class name) and
-``iqm.batch_id`` inside a batch; a failed one has an error status and the exception recorded.
+``iqm.batch_id`` inside a batch; a failed one has ``error.type``, an error status and the exception recorded.
 
 Counters (meter ``iqm_async``): ``iqm_async.requests`` (by method, URL template and outcome),
 ``iqm_async.retries``, ``iqm_async.rate_limited`` (429 replies) and ``iqm_async.jobs`` (jobs seen to
@@ -127,7 +127,7 @@ class Operation:
     recorded on exit (else ``ok``, or the exception's class name).
     """
 
-    __slots__ = ("_clock", "_context", "_on_exit", "_span", "attributes", "outcome", "started")
+    __slots__ = ("_clock", "_context", "_on_exit", "_span", "attributes", "error_type", "outcome", "started")
 
     def __init__(
         self,
@@ -140,6 +140,7 @@ class Operation:
     ):
         self.attributes = attributes
         self.outcome: str | None = None
+        self.error_type: str | None = None  # what the caller sees raised, when it differs from the exception here
         self._clock = clock
         self._on_exit = on_exit
         self.started = clock()
@@ -198,6 +199,7 @@ class Operation:
         if span is not None:
             span.set_attribute("iqm.outcome", self.outcome)
             if isinstance(exc, Exception):
+                span.set_attribute("error.type", self.error_type or type(exc).__name__)
                 span.record_exception(exc)
                 tools = _instruments
                 if tools is not None:
@@ -333,8 +335,9 @@ def _wait_done(op: Operation, exc: BaseException | None) -> None:
     status = a.get("iqm.job_status")
     if exc is None and status is not None:
         op.outcome = status
-    elif isinstance(exc, TimeoutError):  # the wait's deadline (raised on as JobTimeoutError)
+    elif isinstance(exc, TimeoutError):  # the wait's deadline, raised to the caller as JobTimeoutError
         op.outcome = "timeout"
+        op.error_type = "JobTimeoutError"
     extra = fields(job_id=a["iqm.job_id"], elapsed=op.elapsed, job_status=status)
     if exc is None:
         polls = a["iqm.polls"]

@@ -144,7 +144,7 @@ async def test_a_timed_out_wait_and_a_failed_job(server: RunningServer, otel: Ot
         assert (await held.wait_async(30)).status == "failed"
     waits = otel.finished("iqm_async.wait")
     assert [w.attributes["iqm.outcome"] for w in waits] == ["timeout", "failed"]
-    assert waits[0].status.status_code is StatusCode.ERROR
+    assert waits[0].status.status_code is StatusCode.ERROR and waits[0].attributes["error.type"] == "JobTimeoutError"
     assert otel.counters()["iqm_async.jobs"] == [({"iqm.job_status": "failed", "iqm.quantum_computer": "sim"}, 1)]
 
 
