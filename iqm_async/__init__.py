@@ -22,6 +22,7 @@ from ._config import (
     RateLimitPolicy,
     RetryPolicy,
 )
+from ._logging import configure_from_env as _configure_logging
 from ._version import __version__
 from .batch import Batch, Outcome
 from .client import AsyncIQMClient, PreparedJob
@@ -64,6 +65,8 @@ from .job import AsyncJob
 from .models import JobData
 from .result_files import load_results, save_results
 from .results import CircuitResult
+
+_configure_logging()  # IQM_ASYNC_LOG_LEVEL, read once here (see iqm_async._logging)
 
 __all__ = [
     "DEFAULT_POLL_POLICY",

@@ -26,7 +26,7 @@ TOKEN_REFRESH_MARGIN = 60.0
 TOKEN_REREAD_DELAY = 2.0
 """Seconds before a tokens file that could not be read is tried again while the held token is still valid."""
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.auth")
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 

@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from ._logging import fields
 from .errors import APIStatusError, IQMError, MalformedResponseError, TLSVerificationError, TransportError
 
 __all__ = ["OUTAGE_BASE_DELAY", "OUTAGE_MAX_DELAY", "Outage", "is_outage", "ride_out"]
@@ -73,9 +74,12 @@ class Outage:
         clock: monotonic clock (the client's, so tests can inject it).
         logger: where the two WARNING lines go.
         rand: random source for the jitter.
+        job_id: the job waited for, put on the log records (a batch's id comes from its task).
     """
 
-    __slots__ = ("_clock", "_logger", "_rand", "_url", "_what", "failures", "last_error", "malformed", "started")
+    __slots__ = (
+        "_clock", "_job_id", "_logger", "_rand", "_url", "_what", "failures", "last_error", "malformed", "started"
+    )
 
     def __init__(
         self,
@@ -85,7 +89,9 @@ class Outage:
         clock: Callable[[], float],
         logger: logging.Logger,
         rand: Callable[[], float] = random.random,
+        job_id: str | None = None,
     ):
+        self._job_id = job_id
         self._what = what
         self._url = url
         self._clock = clock
@@ -115,6 +121,7 @@ class Outage:
                 self._what,
                 self._url,
                 _describe(error),
+                extra=fields(job_id=self._job_id),
             )
         self.failures += 1
         self.last_error = error
@@ -134,6 +141,7 @@ class Outage:
             self._url,
             lasted,
             self.failures,
+            extra=fields(job_id=self._job_id, elapsed=lasted),
         )
         self.started = None
         self.failures = 0

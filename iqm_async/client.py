@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from . import telemetry
 from ._auth import Secret, TokenProvider, resolve_quantum_computer, resolve_url
 from ._config import (
     DEFAULT_POLL_POLICY,
@@ -37,6 +38,7 @@ from ._config import (
     RetryPolicy,
 )
 from ._forecast import ThroughputHistory
+from ._logging import fields
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncIQMClient"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.job")
 
 _JOB_OPTIONS = frozenset(JOB_OPTION_NAMES)
 
@@ -219,6 +221,7 @@ class AsyncIQMClient:
                     f"{self.url} has {len(computers)} quantum computers {aliases}; choose one with "
                     "quantum_computer=... or IQM_QUANTUM_COMPUTER."
                 )
+            self._transport.quantum_computer = self._qc.alias  # named on the spans of its requests
         return self._qc
 
     async def backend_name(self) -> str:
@@ -421,8 +424,13 @@ class AsyncIQMClient:
         """Send a prepared job (E4), record it in the ledger (if any) and return its :class:`~iqm_async.AsyncJob`."""
         from .job import AsyncJob
 
-        data = await self.submit_definition(prepared.definition, use_timeslot=use_timeslot)
-        logger.info("submitted job %s (%d circuits)", data.id, len(prepared.definition.circuits))
+        definition = prepared.definition
+        qc = await self.quantum_computer()
+        # The span and INFO record of the submit (iqm_async.telemetry), with the job id once known.
+        shots = definition.parameters.shots
+        with telemetry.submitting(qc.alias, len(definition.circuits), shots, clock=self.clock) as op:
+            data = await self.submit_definition(definition, use_timeslot=use_timeslot)
+            op.set("iqm.job_id", data.id)
         if self.ledger is not None:
             params = prepared.definition.parameters
             self.ledger.record_submit(
@@ -525,7 +533,7 @@ class AsyncIQMClient:
         if job.status not in KNOWN_STATUSES and (job.id, job.status) not in self._warned_statuses:
             self._warned_statuses.add((job.id, job.status))
             message = f"Job {job.id} has status {job.status!r}, unknown to this client; treating it as not finished."
-            logger.warning(message)
+            logger.warning(message, extra=fields(job_id=job.id, job_status=job.status))
 
 
 def _circuit_list(circuits: object) -> list[Any]:

@@ -22,6 +22,7 @@ from .._journal import (
     encode_groups,
     sha256_of,
 )
+from .._logging import fields
 from .._version import __version__
 from ..errors import SubmissionUnknownError, error_from_response
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CIRCUITS_PER_JOB", "MAX_JOB_BODY_BYTES", "Group", "Plan", "plan_new", "plan_resume"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.batch")
 
 DEFAULT_CIRCUITS_PER_JOB = 100
 """Circuits per job when the caller gives none: few requests per circuit, results still stream."""
@@ -191,7 +192,10 @@ async def _resume_from(
     spec = contents.spec
     path = journal.path
     if spec.get("url") != client.url:
-        logger.warning("resuming batch journal %s of %s on %s", path, spec.get("url"), client.url)
+        logger.warning(
+            "resuming batch journal %s of %s on %s", path, spec.get("url"), client.url,
+            extra=fields(batch_id=str(spec.get("batch_id")) if spec.get("batch_id") else None),
+        )
     names = spec.get("qubit_names")
     plan = Plan(
         spec=spec,

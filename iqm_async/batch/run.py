@@ -24,6 +24,7 @@ from .._config import (
     BatchPolicy,
 )
 from .._journal import Journal
+from .._logging import fields
 from .._outage import Outage, ride_out
 from .._scheduler import PollScheduler
 from ..errors import BatchError, CircuitValidationError, JournalError, OperationTimeoutError, ValidationError
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CANCEL_CONCURRENCY", "Batch", "scheduler_for"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.batch")
 
 CANCEL_CONCURRENCY = 16
 """Cancel requests on the wire at once in :meth:`Batch.cancel` (the budget paces them anyway)."""
@@ -317,7 +318,7 @@ class Batch(BatchWorkers):
             self._qubit_names, self._use_timeslot = plan.qubit_names, plan.use_timeslot
             self.counts = BatchCounts(plan.circuits)
             for note in plan.notes:
-                logger.info("resuming batch: %s", note)
+                logger.info("resuming batch: %s", note, extra=fields(batch_id=plan.spec.get("batch_id")))
         else:
             assert self._circuits is not None
             plan = await plan_new(
@@ -480,6 +481,8 @@ class Batch(BatchWorkers):
         self._scheduler.nudge(job.job_id)
 
     def _seen(self, group: Group, data: JobData) -> None:
+        if self._bar is not None:
+            self._bar.seen(data)  # the bar's queued count and head of the queue
         running = data.status == "processing"
         if running != group.running:
             group.running = running
@@ -496,6 +499,8 @@ class Batch(BatchWorkers):
         job.share_outage(self._outage)
         self.counts.jobs += 1
         self.counts.submitted += group.size
+        if self._bar is not None and job.last_data is not None:
+            self._bar.seen(job.last_data)
         self._scheduler.track(self._sink, job.job_id, job.refresh_async, initial=job.last_data, context=group)
         self._show(0)
 
@@ -537,7 +542,7 @@ class Batch(BatchWorkers):
             try:
                 self._on_complete(outcome)
             except Exception as exc:  # a bug in the caller's callback: stop the batch and raise it from the with
-                logger.error("batch on_complete callback raised %r; stopping the batch", exc)
+                logger.error("batch on_complete callback raised %r; stopping the batch", exc, extra=fields())
                 self._callback_error = exc
                 if self._tg is not None:
                     self._tg.cancel_scope.cancel()

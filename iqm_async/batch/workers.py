@@ -30,6 +30,7 @@ import anyio
 
 from .._config import DEFAULT_RATE_LIMIT_POLICY
 from .._journal import Journal
+from .._logging import bind_batch, fields
 from .._outage import Outage, is_outage
 from ..errors import (
     APIStatusError,
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchWorkers", "POLL_WORKERS", "READ_RESERVE_FRACTION", "SUBMIT_CONCURRENCY"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.batch")
 
 POLL_WORKERS = 16
 """Tasks per batch that send status polls and download results (the scheduler decides which job is due)."""
@@ -91,6 +92,7 @@ class BatchWorkers:
     _journal_failure: JournalError | None
     _unrecorded: list[str]
     job_ids: list[str]
+    spec: dict[str, Any]
 
     # Implemented by Batch:
     def _attached(self, group: Group) -> None:
@@ -111,6 +113,7 @@ class BatchWorkers:
 
     async def _main(self) -> None:
         """Run poll workers and submitters under the batch deadline; give every group an outcome."""
+        bind_batch(self.spec.get("batch_id"))  # every record and span of this task's children names the batch
         try:
             with anyio.CancelScope(deadline=self._deadline) as deadline:
                 async with anyio.create_task_group() as tg:
@@ -339,7 +342,7 @@ class BatchWorkers:
         if self._journal_failure is not None:
             return
         path = self._journal.path if self._journal is not None else "?"
-        logger.error("batch journal %s: %s; stopping the batch, its jobs keep running", path, exc)
+        logger.error("batch journal %s: %s; stopping the batch, its jobs keep running", path, exc, extra=fields())
         self._journal_failure = exc
         if self._submit_scope is not None:
             self._submit_scope.cancel()
