@@ -71,6 +71,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help="accepted bearer token; repeat for several; none means authentication is off",
     )
+    parser.add_argument(
+        "--control-token",
+        default=None,
+        metavar="T",
+        help=(
+            "bearer token that opens the /_control API; with --token and no --control-token the control API "
+            "is refused (403)"
+        ),
+    )
+    parser.add_argument(
+        "--keep-finished-seconds",
+        type=float,
+        default=defaults.keep_finished_seconds,
+        metavar="S",
+        help="seconds a finished job and its results stay readable, then 404 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-finished-jobs",
+        type=int,
+        default=defaults.keep_finished_jobs,
+        metavar="N",
+        help="most finished jobs kept, oldest evicted first (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-finished-mib",
+        type=float,
+        default=(defaults.keep_finished_bytes or 0) / 2**20,
+        metavar="MIB",
+        help="most MiB of finished jobs' results kept, oldest evicted first (default: %(default)s)",
+    )
     parser.add_argument("--no-rate-limit", action="store_true", help="switch the request budget off")
     parser.add_argument(
         "--quota", type=int, default=limits.quota, help="rate-limit units per rolling window (default: %(default)s)"
@@ -104,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             exec_time_per_shot=args.exec_time_per_shot,
             exec_time_per_circuit=args.exec_time_per_circuit,
             tokens=frozenset(args.token),
+            control_token=args.control_token,
+            keep_finished_seconds=args.keep_finished_seconds,
+            keep_finished_jobs=args.keep_finished_jobs,
+            keep_finished_bytes=max(1, int(args.keep_finished_mib * 2**20)),
             rate_limit=RateLimitConfig(enabled=not args.no_rate_limit, quota=args.quota),
             max_components=args.max_components,
         )

@@ -5,6 +5,10 @@ it sees uvicorn's own ``send``. In order it: logs the request, reads the body, a
 rule (injected answers are not charged), charges the rate limiter (``/api/v1`` only), refuses bodies
 over the limit (413) and unknown tokens (401), then hands the request to the routes. Every
 ``/api/v1`` answer carries ``RateLimit-Limit`` and ``RateLimit-Remaining``.
+
+``/_control`` answers only loopback peers, and only with the control token once one is configured;
+a server with user tokens but no control token refuses it over HTTP altogether (403), so that no
+user token can reset the server or read other users' requests.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import metadata
@@ -117,14 +122,40 @@ class _Gateway:
             return
         path: str = scope["path"]
         if _is_control(path):
-            if not _client_is_loopback(scope):
-                await error_response(403, "the control API is only available on loopback", "forbidden")(
-                    scope, receive, send
-                )
+            refusal = self._control_refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
                 return
             await self._call_app(scope, receive, send)
             return
         await self._api_request(scope, receive, send)
+
+    def _control_refusal(self, scope: Scope) -> Response | None:
+        """Return the refusal of a ``/_control`` request, or None when it may go on."""
+        config = self.state.config
+        if not _client_is_loopback(scope):
+            return error_response(403, "the control API is only available on loopback", "forbidden")
+        if config.control_token is None:
+            if not config.auth_enabled:
+                return None
+            return error_response(
+                403,
+                "the control API is disabled: this server checks bearer tokens and was started without a control "
+                "token (start it with --control-token, or ServerConfig(control_token=...)); user tokens never "
+                "open it",
+                "control_disabled",
+            )
+        token = _bearer_token(scope)
+        if token is None:
+            return error_response(
+                401,
+                "the control API needs the control token as a bearer token",
+                "unauthorized",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if not secrets.compare_digest(token.encode(), config.control_token.encode()):
+            return error_response(403, "this token does not open the control API", "forbidden")
+        return None
 
     async def _api_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
@@ -322,6 +353,10 @@ def _routes(state: ServerState) -> list[Route]:
     def job_not_found(job_id: str) -> Response:
         return error_response(404, f"Job {job_id} not found", "job_not_found")
 
+    def owner_token(request: Request) -> str | None:
+        """Return the token that owns jobs this request creates or reads (None when no tokens are checked)."""
+        return _bearer_token(request.scope) if config.auth_enabled else None
+
     async def quantum_computers(request: Request) -> Response:
         return JSONResponse({"quantum_computers": [c.quantum_computer.to_json() for c in computers.values()]})
 
@@ -374,7 +409,11 @@ def _routes(state: ServerState) -> list[Route]:
         except ValidationError as exc:
             return error_response(422, str(exc), "validation_error")
         job = state.store.create(
-            physical, payload=definition.to_json(), calibration_set_id=calset, use_timeslot=use_timeslot
+            physical,
+            payload=definition.to_json(),
+            calibration_set_id=calset,
+            use_timeslot=use_timeslot,
+            owner=owner_token(request),
         )
         return JSONResponse(job.to_json())
 
@@ -383,6 +422,8 @@ def _routes(state: ServerState) -> list[Route]:
             # Job ids are lower-case UUIDs; accept any case.
             job_id = str(request.path_params["job_id"]).lower()
             try:
+                # Another token's job is as unknown as a job that never existed (no hint that it exists).
+                state.store.check_access(job_id, owner_token(request))
                 return body(job_id)
             except JobNotFoundError:
                 return job_not_found(job_id)
@@ -412,13 +453,13 @@ def _routes(state: ServerState) -> list[Route]:
         qc = request.path_params["qc"]
         if qc not in computers:
             return qc_not_found(qc)
-        return JSONResponse(
-            {
-                "status": "ok",
-                "queue_length": state.store.queue_length,
-                "processing_job_id": state.store.processing_job_id,
-            }
-        )
+        processing = state.store.processing_job_id
+        if processing is not None and config.auth_enabled:
+            try:
+                state.store.check_access(processing, owner_token(request))
+            except JobNotFoundError:
+                processing = None  # another user's job: its id is not for this token to see
+        return JSONResponse({"status": "ok", "queue_length": state.store.queue_length, "processing_job_id": processing})
 
     async def about(request: Request) -> Response:
         return JSONResponse(

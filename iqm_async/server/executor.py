@@ -27,6 +27,7 @@ import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 
 from ..models import Circuit, ErrorBody
+from .artifacts import PackedMeasurements
 from .checks import entangled_groups
 from .config import ServerConfig
 from .faults import FaultBoard
@@ -311,7 +312,7 @@ class Executor:
         circuits = job.definition.circuits
         shots = job.definition.parameters.shots
         cfg = self._config
-        measurements: list[dict[str, list[list[int]]]] = []
+        measurements: list[PackedMeasurements] = []
         counts: list[dict[str, Any]] = []
         for i, circuit in enumerate(circuits):
             if fail is not None and fail.after_circuits <= i:
@@ -331,7 +332,8 @@ class Executor:
                 chunk += 1
             self._pause(job, cfg.exec_time_per_circuit)
             bits = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            measurements.append(measurements_from_bits(compiled, bits))
+            # Kept packed (one byte per bit); the store turns them into JSON rows only when they are read.
+            measurements.append(PackedMeasurements(compiled.keys, bits))
             counts.append(counts_from_bits(compiled, bits))
             self._store.set_progress(job, i + 1)
         if fail is not None:

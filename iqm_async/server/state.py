@@ -75,7 +75,12 @@ class ServerState:
         self.config = config or ServerConfig()
         self.seed = self.config.seed if self.config.seed is not None else secrets.randbits(63)
         """Base of every Aer seed; fixed by ``config.seed`` for reproducible outcomes."""
-        self.store = JobStore()
+        self.store = JobStore(
+            keep_seconds=self.config.keep_finished_seconds,
+            keep_jobs=self.config.keep_finished_jobs,
+            keep_bytes=self.config.keep_finished_bytes,
+            clock=clock,
+        )
         self.faults = FaultBoard()
         self.limiter = RateLimiter(self.config.rate_limit, clock=clock)
         self.request_log = RequestLog(self.config.request_log_size)
@@ -187,4 +192,5 @@ class ServerState:
             "rate_limited": self.limiter.refused,
             "faults_injected": self.faults.injected,
             "fault_rules": len(self.faults),
+            **self.store.retention(),
         }
