@@ -380,6 +380,33 @@ def _routes(state: ServerState) -> list[Route]:
             return error_response(404, f"Calibration set {calset} not found", "calibration_set_not_found")
         return JSONResponse(dqa.to_json())
 
+    def calibration_sets(request: Request) -> tuple[Any, ...] | Response:
+        """Return the served (calibration set, quality metric set) of the request's path, or the error answer."""
+        qc = request.path_params["qc"]
+        calset = request.path_params["calset"]
+        computer = computers.get(qc)
+        if computer is None:
+            return qc_not_found(qc)
+        if calset != "default":
+            try:
+                calset = str(uuid.UUID(calset))
+            except ValueError:
+                return error_response(
+                    422, f"Calibration set id must be 'default' or a UUID, got {calset!r}", "validation_error"
+                )
+        sets = computer.observation_sets(None if calset == "default" else calset)
+        if sets is None:
+            return error_response(404, f"Calibration set {calset} not found", "calibration_set_not_found")
+        return sets
+
+    async def calibration_set(request: Request) -> Response:
+        sets = calibration_sets(request)
+        return sets if isinstance(sets, Response) else JSONResponse(sets[0].to_json())
+
+    async def calibration_metrics(request: Request) -> Response:
+        sets = calibration_sets(request)
+        return sets if isinstance(sets, Response) else JSONResponse(sets[1].to_json())
+
     async def static_architectures(request: Request) -> Response:
         computer = computers.get(request.path_params["qc"])
         if computer is None:
@@ -414,6 +441,7 @@ def _routes(state: ServerState) -> list[Route]:
             calibration_set_id=calset,
             use_timeslot=use_timeslot,
             owner=owner_token(request),
+            quantum_computer=computer.alias,
         )
         return JSONResponse(job.to_json())
 
@@ -482,6 +510,8 @@ def _routes(state: ServerState) -> list[Route]:
     return [
         Route(f"{p}/quantum-computers", quantum_computers, methods=["GET"]),
         Route(f"{p}/calibration-sets/{{qc}}/{{calset}}/dynamic-quantum-architecture", dynamic_architecture),
+        Route(f"{p}/calibration-sets/{{qc}}/{{calset}}", calibration_set, methods=["GET"]),
+        Route(f"{p}/calibration-sets/{{qc}}/{{calset}}/metrics", calibration_metrics, methods=["GET"]),
         Route(f"{p}/quantum-computers/{{qc}}/artifacts/static-quantum-architectures", static_architectures),
         Route(f"{p}/quantum-computers/{{qc}}/health", health, methods=["GET"]),
         Route(f"{p}/quantum-computers/{{qc}}/artifacts/about", qc_about, methods=["GET"]),
@@ -541,7 +571,10 @@ def _control_routes(state: ServerState) -> list[Route]:
             if alias is not None and alias not in state.computers:
                 raise ValueError(f"unknown quantum computer {alias!r}")
             cal_id = state.add_calibration_set(
-                body.get("calibration_set_id"), make_default=bool(body.get("make_default", False)), alias=alias
+                body.get("calibration_set_id"),
+                make_default=bool(body.get("make_default", False)),
+                alias=alias,
+                overrides=_fidelity_overrides(body.get("fidelities")),
             )
         except (ValueError, TypeError, AttributeError) as exc:
             return error_response(400, f"Invalid calibration set request: {exc}", "invalid_request")
@@ -560,6 +593,23 @@ def _control_routes(state: ServerState) -> list[Route]:
         Route(f"{c}/stats", stats, methods=["GET"]),
         Route(f"{c}/calibration-sets", add_calibration_set, methods=["POST"]),
     ]
+
+
+def _fidelity_overrides(obj: object) -> dict[str, dict[tuple[str, ...], float]] | None:
+    """Parse ``{"cz": {"QB1__QB2": 0.8}, "prx": {"QB3": 0.95}}`` (IQM's locus strings) into overrides."""
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise ValueError("fidelities must be an object of gate → {locus: fidelity}")
+    out: dict[str, dict[tuple[str, ...], float]] = {}
+    for gate, by_locus in obj.items():
+        if not isinstance(by_locus, dict):
+            raise ValueError(f"fidelities[{gate!r}] must be an object of locus → fidelity")
+        for locus, value in by_locus.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"fidelities[{gate!r}][{locus!r}] must be a number in [0, 1], got {value!r}")
+            out.setdefault(str(gate), {})[tuple(str(locus).split("__"))] = float(value)
+    return out
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -6,8 +6,11 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
+from ..calibration import CalibrationMetrics, ObservationSet
+from ..devices.calibration_data import synthetic_metrics
 from ..models import DynamicQuantumArchitecture, QuantumComputer, StaticQuantumArchitecture
 from .chip import ServedChip, served_chips
 from .config import ServerConfig
@@ -17,6 +20,21 @@ from .limits import RateLimiter
 from .store import JobStore
 
 __all__ = ["ComputerState", "ServerState"]
+
+
+Overrides = Mapping[str, Mapping[tuple[str, ...], float]]
+_METRICS_NAMESPACE = uuid.UUID("0b9c7e43-31a4-4e39-9f0e-5b8e2d6c1a77")
+
+
+class _CalibrationSet:
+    """One calibration set of a quantum computer: its DQA, its numbers, and both observation sets as served."""
+
+    def __init__(self, served: ServedChip, cal_id: str, overrides: Overrides | None):
+        self.dqa = served.shape.dqa(cal_id)
+        self.metrics = synthetic_metrics(served.shape, cal_id, overrides=overrides)
+        self.calibration_set, self.quality_metrics = self.metrics.to_sets(
+            str(uuid.uuid5(_METRICS_NAMESPACE, cal_id)), datetime.now(timezone.utc)
+        )
 
 
 class ComputerState:
@@ -30,8 +48,8 @@ class ComputerState:
         """The static quantum architecture (E3)."""
         self.default_calibration_set_id = served.calibration_set_id
         """The calibration set E2 ``default`` answers with, and jobs without a calibration set use."""
-        self._calibration_sets: dict[str, DynamicQuantumArchitecture] = {
-            served.calibration_set_id: served.shape.dqa(served.calibration_set_id)
+        self._calibration_sets: dict[str, _CalibrationSet] = {
+            served.calibration_set_id: _CalibrationSet(served, served.calibration_set_id, None)
         }
 
     @property
@@ -41,12 +59,35 @@ class ComputerState:
 
     def dqa(self, calibration_set_id: str | None = None) -> DynamicQuantumArchitecture | None:
         """Return the DQA of a calibration set (None: the default), or None when it is unknown."""
-        return self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+        entry = self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+        return None if entry is None else entry.dqa
 
-    def add_calibration_set(self, calibration_set_id: str | None = None, *, make_default: bool = False) -> str:
-        """Register another calibration set with the same chip; return its id."""
+    def metrics(self, calibration_set_id: str | None = None) -> CalibrationMetrics | None:
+        """Return the numbers of a calibration set (None: the default), or None when it is unknown."""
+        entry = self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+        return None if entry is None else entry.metrics
+
+    def observation_sets(self, calibration_set_id: str | None = None) -> tuple[ObservationSet, ObservationSet] | None:
+        """Return the calibration set and its quality metric set as served, or None when the set is unknown."""
+        entry = self._calibration_sets.get(calibration_set_id or self.default_calibration_set_id)
+        return None if entry is None else (entry.calibration_set, entry.quality_metrics)
+
+    def add_calibration_set(
+        self,
+        calibration_set_id: str | None = None,
+        *,
+        make_default: bool = False,
+        overrides: Overrides | None = None,
+    ) -> str:
+        """Register another calibration set with the same chip (its numbers drift from the others); return its id.
+
+        Args:
+            calibration_set_id: the new set's UUID; None draws one.
+            make_default: make it the default for jobs submitted from now on (running jobs keep theirs).
+            overrides: fidelities to set, e.g. ``{"cz": {("QB1", "QB2"): 0.8}}`` (a bad coupler).
+        """
         cal_id = str(uuid.UUID(calibration_set_id)) if calibration_set_id else str(uuid.uuid4())
-        self._calibration_sets[cal_id] = self.served.shape.dqa(cal_id)
+        self._calibration_sets[cal_id] = _CalibrationSet(self.served, cal_id, overrides)
         if make_default:
             self.default_calibration_set_id = cal_id
         return cal_id
@@ -119,17 +160,23 @@ class ServerState:
         return self.computer.dqa(calibration_set_id)
 
     def add_calibration_set(
-        self, calibration_set_id: str | None = None, *, make_default: bool = False, alias: str | None = None
+        self,
+        calibration_set_id: str | None = None,
+        *,
+        make_default: bool = False,
+        alias: str | None = None,
+        overrides: Overrides | None = None,
     ) -> str:
         """Register another calibration set with the same chip; return its id (e.g. to test calibration drift).
 
         Args:
             calibration_set_id: the new set's UUID; None draws one.
-            make_default: make it the quantum computer's default.
+            make_default: make it the quantum computer's default (jobs already submitted keep their set).
             alias: the quantum computer; None means the first one.
+            overrides: fidelities to set, e.g. ``{"prx": {("QB3",): 0.95}}`` (a bad qubit).
         """
         target = self.computer if alias is None else self.computers[alias]
-        return target.add_calibration_set(calibration_set_id, make_default=make_default)
+        return target.add_calibration_set(calibration_set_id, make_default=make_default, overrides=overrides)
 
     def add_job_message(self, job_id: str, message: str, source: str = "iqm-server") -> None:
         """Attach an informational message to a job's JobData (``messages``), as IQM Server does."""

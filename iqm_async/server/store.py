@@ -77,6 +77,8 @@ class JobRecord:
     counts: list[dict[str, Any]] | None = None
     cancel_requested: bool = False
     messages: list[dict[str, str]] = field(default_factory=list)
+    quantum_computer: str | None = None
+    """Alias of the quantum computer the job was submitted to."""
     owner: str | None = field(default=None, repr=False)
     """The bearer token that created the job; None when the server checks no tokens."""
     finished_at: float | None = None
@@ -170,6 +172,7 @@ class JobStore:
         calibration_set_id: str,
         use_timeslot: bool = False,
         owner: str | None = None,
+        quantum_computer: str | None = None,
     ) -> JobData:
         """Create a waiting job at the back of the queue, owned by ``owner``, and return its JobData."""
         with self._cond:
@@ -184,6 +187,7 @@ class JobStore:
                 calibration_set_id=calibration_set_id,
                 use_timeslot=use_timeslot,
                 owner=owner,
+                quantum_computer=quantum_computer,
             )
             job.timeline.append(TimelineEntry(SERVER, "created", _now()))
             self._jobs[job.id] = job
