@@ -24,6 +24,7 @@ from ._config import (
 )
 from ._version import __version__
 from .batch import Batch, Outcome
+from .calibration import CalibrationMetrics
 from .client import AsyncIQMClient, PreparedJob
 from .errors import (
     APIStatusError,
@@ -80,6 +81,7 @@ __all__ = [
     "Batch",
     "BatchError",
     "BatchPolicy",
+    "CalibrationMetrics",
     "CircuitResult",
     "CircuitExecutionError",
     "CircuitTranspilationError",

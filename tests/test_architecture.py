@@ -67,6 +67,9 @@ QISKIT_FREE = [
     "ledger",
     "options",
     "devices/chips",
+    "devices/calibration_data",
+    "calibration",
+    "server/artifacts",
 ]
 
 
@@ -123,6 +126,7 @@ EXPECTED_EXPORTS = {
     "BadGatewayError",
     "BatchError",
     "BatchPolicy",
+    "CalibrationMetrics",
     "CircuitResult",
     "CircuitExecutionError",
     "CircuitTranspilationError",
