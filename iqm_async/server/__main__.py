@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alias", default=defaults.alias, help="quantum computer alias (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="RNG seed for reproducible outcomes (default: random)")
     parser.add_argument(
+        "--noise",
+        action="append",
+        default=None,
+        metavar="MODE",
+        help=(
+            "ideal (exact) or calibrated (thermal relaxation, fitted depolarizing and readout errors from each "
+            "job's calibration set; heralding drops shots); ALIAS=MODE for one quantum computer; repeatable "
+            "(default: ideal)"
+        ),
+    )
+    parser.add_argument(
         "--exec-time-per-shot",
         type=float,
         default=defaults.exec_time_per_shot,
@@ -114,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _noise_arg(values: list[str] | None) -> str | tuple[tuple[str, str], ...]:
+    """Turn ``--noise calibrated`` or ``--noise garnet=calibrated --noise sirius=ideal`` into the config value."""
+    if not values:
+        return "ideal"
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = []
+    for value in values:
+        alias, sep, mode = value.partition("=")
+        if not sep:
+            raise ValueError(f"--noise {value}: give either one MODE, or ALIAS=MODE for each quantum computer")
+        pairs.append((alias, mode))
+    return tuple(pairs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, print ``IQM server listening on http://HOST:PORT`` and serve until interrupted."""
     parser = build_parser()
@@ -131,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout=args.layout,
             alias=args.alias,
             seed=args.seed,
+            noise=_noise_arg(args.noise),
             exec_time_per_shot=args.exec_time_per_shot,
             exec_time_per_circuit=args.exec_time_per_circuit,
             tokens=frozenset(args.token),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_QC_ALIAS",
     "DEFAULT_QC_ID",
     "LAYOUTS",
+    "NOISE_MODES",
     "Layout",
     "RateLimitConfig",
     "ServerConfig",
@@ -31,6 +32,8 @@ CHIP_SIM = "sim"
 
 Layout = Literal["square", "line", "star"]
 LAYOUTS: tuple[str, ...] = ("square", "line", "star")
+NOISE_MODES: tuple[str, ...] = ("ideal", "calibrated")
+"""``ideal``: exact simulation; ``calibrated``: Aer noise from the job's calibration set."""
 
 DEFAULT_QC_ID = "cd4dd889-b88b-4370-ba01-eb8262ad9c53"
 """Id of the one quantum computer the server serves."""
@@ -164,6 +167,10 @@ class ServerConfig:
     """Most bytes of finished jobs' artifacts kept (the newest job is kept whatever its size). None: no limit."""
     seed: int | None = None
     """Seed of the measurement RNG; ``None`` draws a random one, an integer makes outcomes reproducible."""
+    noise: str | tuple[tuple[str, str], ...] = "ideal"
+    """``ideal`` (exact), ``calibrated`` (noise from each job's calibration set: thermal relaxation, fitted
+    depolarizing error, readout error; heralding drops shots), or per quantum computer, e.g.
+    ``{"garnet": "calibrated"}`` (others stay ideal)."""
     max_components: int = 20
     """Largest number of components one circuit may entangle (its active width, ``422`` above it).
 
@@ -226,6 +233,12 @@ class ServerConfig:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        object.__setattr__(self, "noise", _normalize_noise(self.noise))
+        if not isinstance(self.noise, str):
+            aliases = {self.alias if name == CHIP_SIM else name for name in self.chips}
+            unknown = sorted(a for a, _ in self.noise if a not in aliases)
+            if unknown:
+                raise ValueError(f"noise names quantum computers not served: {unknown}; served: {sorted(aliases)}")
         if self.request_log_size < 0:
             raise ValueError(f"request_log_size must be non-negative, got {self.request_log_size!r}")
 
@@ -233,6 +246,12 @@ class ServerConfig:
     def chips(self) -> tuple[str, ...]:
         """Every chip served, the first one first."""
         return (self.chip, *self.extra_chips)
+
+    def noise_for(self, alias: str) -> str:
+        """Return the noise mode of one quantum computer."""
+        if isinstance(self.noise, str):
+            return self.noise
+        return dict(self.noise).get(alias, "ideal")
 
     @property
     def auth_enabled(self) -> bool:
@@ -250,6 +269,23 @@ def _check_chips(chips: tuple[str, ...], alias: str) -> None:
     aliases = [alias if name == CHIP_SIM else name for name in chips]
     if len(set(aliases)) != len(aliases):
         raise ValueError(f"every quantum computer needs its own alias, got {aliases}")
+
+
+def _normalize_noise(noise: object) -> str | tuple[tuple[str, str], ...]:
+    if isinstance(noise, str):
+        if noise not in NOISE_MODES:
+            raise ValueError(f"noise must be one of {list(NOISE_MODES)}, got {noise!r}")
+        return noise
+    pairs = list(noise.items()) if isinstance(noise, Mapping) else list(noise) if isinstance(noise, Iterable) else None
+    if pairs is None:
+        raise ValueError(f"noise must be a mode or a mapping of quantum computer to mode, got {noise!r}")
+    out = []
+    for pair in pairs:
+        alias, mode = pair
+        if mode not in NOISE_MODES:
+            raise ValueError(f"noise for {alias!r} must be one of {list(NOISE_MODES)}, got {mode!r}")
+        out.append((str(alias), str(mode)))
+    return tuple(sorted(out))
 
 
 def _token_iter(tokens: object) -> Iterable[str]:

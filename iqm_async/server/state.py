@@ -17,7 +17,8 @@ from .config import ServerConfig
 from .executor import Executor
 from .faults import FaultBoard, RequestLog, RequestLogEntry
 from .limits import RateLimiter
-from .store import JobStore
+from .noisy import JobNoise
+from .store import JobRecord, JobStore
 
 __all__ = ["ComputerState", "ServerState"]
 
@@ -129,7 +130,8 @@ class ServerState:
             served.alias: ComputerState(served) for served in served_chips(self.config)
         }
         """Every quantum computer served, by alias, the first (default) one first."""
-        self.executor = Executor(self.store, self.faults, self.config, self.seed)
+        self._noise: dict[tuple[str, str], JobNoise] = {}
+        self.executor = Executor(self.store, self.faults, self.config, self.seed, noise=self.job_noise)
 
     # ------------------------------------------------------------------------------------------
     # Calibration sets
@@ -178,6 +180,22 @@ class ServerState:
         target = self.computer if alias is None else self.computers[alias]
         return target.add_calibration_set(calibration_set_id, make_default=make_default, overrides=overrides)
 
+    def job_noise(self, job: JobRecord) -> JobNoise | None:
+        """Return the noise a job runs with: None when its quantum computer is ideal, else its calibration set's."""
+        alias = job.quantum_computer or self.computer.alias
+        if self.config.noise_for(alias) != "calibrated":
+            return None
+        key = (alias, job.calibration_set_id)
+        noise = self._noise.get(key)
+        if noise is None:
+            computer = self.computers[alias]
+            metrics = computer.metrics(job.calibration_set_id)
+            if metrics is None:
+                return None
+            noise = JobNoise.from_metrics(metrics, computer.served.shape.gate_loci())
+            self._noise[key] = noise
+        return noise
+
     def add_job_message(self, job_id: str, message: str, source: str = "iqm-server") -> None:
         """Attach an informational message to a job's JobData (``messages``), as IQM Server does."""
         self.store.add_message(job_id, source, message)
@@ -210,6 +228,7 @@ class ServerState:
         self.store.reset()
         for computer in self.computers.values():
             computer.reset()
+        self._noise.clear()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
         """Block until ``predicate()`` holds, re-checked on every job-store change; False on timeout.

@@ -37,6 +37,7 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--keep-finished-seconds",
         "--keep-finished-jobs",
         "--keep-finished-mib",
+        "--noise",
     ):
         assert flag in text
     for action in build_parser()._actions:
@@ -60,6 +61,12 @@ def test_bad_values_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--keep-finished-jobs", "0"])
     assert "keep_finished_jobs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--noise", "loud"])
+    assert "noise must be one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--chip", "garnet", "--noise", "garnet=calibrated", "--noise", "ideal"])
+    assert "ALIAS=MODE" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
