@@ -12,7 +12,7 @@ so both simulate the same channels. Needs qiskit-aer.
 
 from __future__ import annotations
 
-import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -21,7 +21,14 @@ from qiskit_aer.noise import NoiseModel, QuantumError, ReadoutError, depolarizin
 
 from .calibration import CalibrationMetrics
 
-__all__ = ["AER_GATES", "NoiseSpec", "build_noise_model", "depolarizing_for_fidelity", "noise_spec"]
+__all__ = [
+    "AER_GATES",
+    "NoiseSpec",
+    "average_fidelity",
+    "build_noise_model",
+    "depolarizing_for_fidelity",
+    "noise_spec",
+]
 
 Locus = tuple[str, ...]
 
@@ -78,7 +85,7 @@ def depolarizing_for_fidelity(
     With ``d = 2**n``, average fidelity ``F`` and process fidelity ``P`` relate as ``F = (d·P + 1)/(d + 1)``,
     and a depolarizing channel after a channel of process fidelity ``P_r`` gives ``(1-λ)·P_r + λ/d²``.
     """
-    d = 2 ** len(locus)
+    d = 1 << len(locus)
     target = ((d + 1) * fidelity - 1) / d
     p_relax = _relaxation_fidelity(
         tuple(locus), duration, tuple(t1.get(c) for c in locus), tuple(t2.get(c) for c in locus)
@@ -89,13 +96,20 @@ def depolarizing_for_fidelity(
     return float(min(lam, d**2 / (d**2 - 1)))
 
 
-@functools.lru_cache(maxsize=4096)
 def _relaxation_fidelity(
     locus: Locus, duration: float, t1s: tuple[float | None, ...], t2s: tuple[float | None, ...]
 ) -> float:
-    t1 = {c: v for c, v in zip(locus, t1s, strict=True) if v is not None}
-    t2 = {c: v for c, v in zip(locus, t2s, strict=True) if v is not None}
-    return _process_fidelity(_relaxation_on(t1, t2, locus, duration))
+    """Process fidelity of the relaxation of ``locus`` during ``duration``: a product over its components.
+
+    One component relaxing to its ground state has process fidelity ``(1 + e^(-t/T1) + 2·e^(-t/T2)) / 4``
+    (the Choi matrix's overlap with the identity); a component without T1/T2 does not relax.
+    """
+    fidelity = 1.0
+    for t1, t2 in zip(t1s, t2s, strict=True):
+        if t1 is None or t2 is None or duration <= 0:
+            continue
+        fidelity *= (1 + math.exp(-duration / t1) + 2 * math.exp(-duration / min(t2, 2 * t1))) / 4
+    return fidelity
 
 
 def noise_spec(metrics: CalibrationMetrics) -> NoiseSpec:
@@ -127,6 +141,24 @@ def _gate_error(spec: NoiseSpec, gate: str, locus: Locus) -> QuantumError | None
     if lam:
         error = error.compose(depolarizing_error(lam, len(locus)))
     return error
+
+
+def average_fidelity(spec: NoiseSpec, gate: str, locus: Locus) -> float | None:
+    """Return the average gate fidelity of ``gate`` on ``locus`` under ``spec`` (None when it has no error).
+
+    Relaxation of process fidelity ``P_r`` followed by depolarizing ``λ`` has ``(1-λ)·P_r + λ/d²``.
+    """
+    locus = tuple(locus)
+    lam = _lookup(spec.depolarizing, gate, locus)
+    duration = _lookup(spec.durations, gate, locus) or 0.0
+    if lam is None and duration == 0:
+        return None
+    d = 1 << len(locus)
+    p_relax = _relaxation_fidelity(
+        locus, duration, tuple(spec.t1.get(c) for c in locus), tuple(spec.t2.get(c) for c in locus)
+    )
+    process = (1 - (lam or 0.0)) * p_relax + (lam or 0.0) / d**2
+    return (d * process + 1) / (d + 1)
 
 
 def build_noise_model(
