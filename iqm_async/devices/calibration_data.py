@@ -83,6 +83,18 @@ def _rng(shape: ChipShape, calibration_set_id: str) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
+def _coherence_limit(
+    locus: tuple[str, ...], duration: float, t1: Mapping[str, float], t2: Mapping[str, float]
+) -> float:
+    """Return the average gate fidelity relaxation alone leaves over ``duration`` (``(d·P + 1)/(d + 1)``)."""
+    process = 1.0
+    for comp in locus:
+        if comp in t1 and comp in t2:
+            process *= (1 + math.exp(-duration / t1[comp]) + 2 * math.exp(-duration / t2[comp])) / 4
+    d = 1 << len(locus)
+    return (d * process + 1) / (d + 1)
+
+
 def synthetic_metrics(
     shape: ChipShape,
     calibration_set_id: str | None = None,
@@ -134,8 +146,16 @@ def synthetic_metrics(
     if shape.move_loci:
         fidelities["move"] = {tuple(locus): 1.0 - draw(cls.move_error, 5e-4, 0.1) for locus in shape.move_loci}
         durations["move"] = dict.fromkeys(fidelities["move"], cls.move_duration)
-    for gate, by_locus in (overrides or {}).items():
-        for locus, value in by_locus.items():
+    # No gate can beat the relaxation during it: keep every fidelity just under its coherence limit, so that
+    # a noise model (relaxation, then depolarizing) reproduces it exactly.
+    for gate, by_locus in fidelities.items():
+        if gate == "measure":
+            continue
+        for locus in by_locus:
+            limit = _coherence_limit(locus, durations[gate][locus], t1, t2)
+            by_locus[locus] = min(by_locus[locus], limit - 1e-6)
+    for gate, wanted in (overrides or {}).items():
+        for locus, value in wanted.items():
             fidelities.setdefault(gate, {})[tuple(locus)] = float(value)
             if gate == "measure":
                 # A measurement fidelity is 1 - the mean of both readout errors: split the error evenly.

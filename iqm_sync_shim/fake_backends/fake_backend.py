@@ -39,7 +39,9 @@ __all__ = ["IQMFakeBackend", "IQMFakeJob"]
 _IMPLEMENTATIONS = {"prx": "drag_gaussian", "cc_prx": "prx_composite", "cz": "tgss", "move": "tgss_crf"}
 
 
-def _dqa_of(sqa: StaticQuantumArchitecture, profile: IQMErrorProfile) -> DynamicQuantumArchitecture:
+def _dqa_of(
+    sqa: StaticQuantumArchitecture, profile: IQMErrorProfile, calibration_set_id: str | None = None
+) -> DynamicQuantumArchitecture:
     """Build the DQA a fake runs with: the profile's gate loci, ``measure``/``cc_prx`` on every qubit."""
     loci = dict(_loci(profile))
     single = tuple((q,) for q in sqa.qubits)
@@ -54,7 +56,8 @@ def _dqa_of(sqa: StaticQuantumArchitecture, profile: IQMErrorProfile) -> Dynamic
         for name, these in loci.items()
     }
     return DynamicQuantumArchitecture(
-        calibration_set_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"iqm-fake/{profile.name}/{sqa.dut_label}")),
+        calibration_set_id=calibration_set_id
+        or str(uuid.uuid5(uuid.NAMESPACE_URL, f"iqm-fake/{profile.name}/{sqa.dut_label}")),
         qubits=tuple(sqa.qubits),
         computational_resonators=tuple(sqa.computational_resonators),
         gates=gates,
@@ -111,6 +114,8 @@ class IQMFakeBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit 
         error_profile: the specimen's numbers.
         name: the backend name.
         seed: base seed of the simulation; None draws one (a ``seed_simulator`` run option overrides it).
+        calibration_set_id: the calibration set the profile stands for (results report it); None: a fixed
+            id derived from the profile's name and the chip.
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class IQMFakeBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit 
         name: str = "IQMFakeBackend",
         *,
         seed: int | None = None,
+        calibration_set_id: str | None = None,
         **kwargs: Any,
     ):
         super().__init__(name=name, description=f"Simulated IQM QPU {name!r}", backend_version=iqm_async.__version__)
@@ -127,7 +133,7 @@ class IQMFakeBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit 
         self._sqa = architecture
         self._profile = error_profile
         self._seed = seed
-        self.architecture = _dqa_of(architecture, error_profile)
+        self.architecture = _dqa_of(architecture, error_profile, calibration_set_id)
         """The dynamic quantum architecture circuits are validated against."""
         self._names = qubit_names(self.architecture)
         self._rebuild()
@@ -172,7 +178,13 @@ class IQMFakeBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit 
 
     def copy_with_error_profile(self, new_error_profile: IQMErrorProfile) -> IQMFakeBackend:
         """Return a fake of the same chip with another error profile."""
-        return self.__class__(self._sqa, new_error_profile, name=self.name, seed=self._seed)
+        return self.__class__(
+            self._sqa,
+            new_error_profile,
+            name=self.name,
+            seed=self._seed,
+            calibration_set_id=self.architecture.calibration_set_id,
+        )
 
     def validate_compatible_architecture(self, architecture: StaticQuantumArchitecture) -> bool:
         """Tell whether ``architecture`` has this fake's components and couplers."""
@@ -258,7 +270,9 @@ class IQMFakeBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit 
             metrics = backend.call_core(lambda c: c.calibration_metrics(str(dqa.calibration_set_id)))
         sqa = _sqa_of(dqa, metrics)
         profile = IQMErrorProfile.from_metrics(metrics, name=f"calibration set {metrics.calibration_set_id}")
-        return cls(sqa, profile, name=name or f"fake_{backend.name}", seed=seed)
+        return cls(
+            sqa, profile, name=name or f"fake_{backend.name}", seed=seed, calibration_set_id=metrics.calibration_set_id
+        )
 
 
 def _sqa_of(dqa: Any, metrics: CalibrationMetrics) -> StaticQuantumArchitecture:
