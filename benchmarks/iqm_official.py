@@ -69,9 +69,7 @@ CHILD = textwrap.dedent(
 def run(python: str) -> int:
     """Serve a noisy Garnet-shaped chip and run IQM's client against it; return the child's exit code."""
     with serve_in_thread(chip="garnet", noise="calibrated", seed=1, rate_limit=RateLimitConfig(enabled=False)) as srv:
-        proc = subprocess.run(
-            [python, "-c", CHILD, srv.url], capture_output=True, text=True, timeout=600, check=False
-        )
+        proc = subprocess.run([python, "-c", CHILD, srv.url], capture_output=True, text=True, timeout=600, check=False)
         jobs = srv.state.stats()["jobs_created"]
     sys.stdout.write(proc.stdout)
     if proc.returncode != 0:

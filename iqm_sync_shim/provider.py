@@ -184,7 +184,8 @@ class IQMProvider:
         architecture, and every job it runs is sent with that calibration set's id.
 
         Args:
-            name: optional backend name; must be the quantum computer's (IQM's facade backends are not offered).
+            name: optional backend name: the quantum computer's, or a facade backend (``facade_garnet``, …) whose
+                jobs run on the server and whose results are simulated locally by the named fake.
             calibration_set_id: a calibration set UUID; None means the server's current default.
             use_metrics: read the calibration set's quality metrics (T1/T2, gate errors and durations) into
                 the target, so that Qiskit's layout and routing prefer the better qubits and couplers.
@@ -196,13 +197,14 @@ class IQMProvider:
         """
         from .backend import IQMBackend
 
-        if name is not None and name.startswith("facade_"):
-            raise QiskitBackendNotFoundError(
-                f"Facade backend {name!r} is not available in iqm_sync_shim; run against the embedded server "
-                "(iqm_async.server) for a local simulation instead."
-            )
         calset = None if calibration_set_id is None else check_uuid(calibration_set_id, "calibration set id")
         runner, client = self._core()
+        if name is not None and name.startswith("facade_"):
+            # IQM's facade backends: the server validates and runs, a local fake simulates (needs qiskit-aer).
+            from .fake_backends.facade import facade_backend
+
+            dqa = runner.run(lambda c: c.dynamic_architecture(calset), client)
+            return facade_backend(self, name, dqa, runner.run(lambda c: c.static_architecture(), client))
         dqa, backend_name = runner.run(_load_backend, client, calset)
         if name is not None and name != backend_name:
             raise QiskitBackendNotFoundError(f"No backend named {name!r}; this provider serves {backend_name!r}.")

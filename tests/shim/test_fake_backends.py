@@ -206,3 +206,32 @@ def test_the_fake_backend_names_are_iqms() -> None:
         "readout_errors",
         "name",
     ]
+
+
+def test_facade_backend_runs_on_the_server_and_simulates_locally(noisy_garnet: RunningServer) -> None:
+    from qiskit.providers import QiskitBackendNotFoundError
+
+    from iqm_sync_shim import JobFailedError
+    from iqm_sync_shim.fake_backends.facade import IQMFacadeBackend
+
+    noisy_garnet.state.reset()
+    with IQMProvider(noisy_garnet.url, quantum_computer="garnet", **CLIENT_OPTIONS) as provider:
+        facade = provider.get_backend("facade_garnet")
+        assert isinstance(facade, IQMFacadeBackend) and facade.name == "facade_garnet"
+        circuit = transpile(ghz(3), facade, seed_transpiler=1)
+        result = facade.run(circuit, shots=300, seed_simulator=4).result()
+        assert sum(result.get_counts().values()) == 300
+        assert result.backend_name == "IQMFakeGarnetBackend"  # simulated by the fake, as IQM's facade
+        assert noisy_garnet.state.stats()["jobs_by_status"]["completed"] == 1  # and the server ran the job
+        noisy_garnet.state.faults.add({"action": "fail_job", "message": "boom", "error_code": "x"})
+        with pytest.raises(JobFailedError, match="boom"):
+            facade.run(circuit, shots=10)
+        unused = QuantumCircuit(2, 2)
+        unused.add_register(type(unused.cregs[0])(1, "spare"))
+        unused.measure([0, 1], [0, 1])
+        with pytest.raises(ValueError, match="no measurement writes to"):
+            facade.run(transpile(unused, facade), shots=10)
+        with pytest.raises(QiskitBackendNotFoundError, match="layout of 'facade_deneb'"):
+            provider.get_backend("facade_deneb")
+        with pytest.raises(QiskitBackendNotFoundError, match="Unknown facade"):
+            provider.get_backend("facade_nope")
