@@ -7,7 +7,7 @@ relaxation during the gate already costs some fidelity, and the depolarizing cha
 rest, so that relaxation followed by depolarizing has exactly the calibrated average gate fidelity.
 :func:`build_noise_model` turns a spec into a ``qiskit_aer`` noise model over a list of components
 (Qiskit qubit ``i`` is ``components[i]``). The embedded server and the facade's fake backends share it,
-so both simulate the same channels. Needs qiskit-aer.
+so both simulate the same channels. Needs qiskit-aer (imported only when a model is built).
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from qiskit_aer.noise import NoiseModel, QuantumError, ReadoutError, depolarizing_error, thermal_relaxation_error
+
+if TYPE_CHECKING:
+    from qiskit_aer.noise import NoiseModel, QuantumError
 
 from .calibration import CalibrationMetrics
 
@@ -57,11 +60,15 @@ def _relaxation(spec_t1: float | None, spec_t2: float | None, duration: float) -
     if spec_t1 is None or spec_t2 is None or duration <= 0:
         return None
     # Aer requires T2 ≤ 2·T1.
+    from qiskit_aer.noise import thermal_relaxation_error
+
     return thermal_relaxation_error(spec_t1, min(spec_t2, 2 * spec_t1), duration)
 
 
 def _relaxation_on(t1: Mapping[str, float], t2: Mapping[str, float], locus: Locus, duration: float) -> QuantumError:
     """Relaxation of every component of ``locus`` during ``duration`` (identity where T1/T2 are unknown)."""
+    from qiskit_aer.noise import depolarizing_error
+
     error: QuantumError | None = None
     for comp in locus:
         one = _relaxation(t1.get(comp), t2.get(comp), duration) or depolarizing_error(0.0, 1)
@@ -139,6 +146,8 @@ def _gate_error(spec: NoiseSpec, gate: str, locus: Locus) -> QuantumError | None
         return None
     error = _relaxation_on(spec.t1, spec.t2, locus, duration)
     if lam:
+        from qiskit_aer.noise import depolarizing_error
+
         error = error.compose(depolarizing_error(lam, len(locus)))
     return error
 
@@ -172,6 +181,8 @@ def build_noise_model(
         gate_loci: the loci of each IQM gate to give errors (``prx``, ``cz``, ``move``); loci that touch a
             component outside ``components`` are skipped. Two-component gates get their error in both orders.
     """
+    from qiskit_aer.noise import NoiseModel, ReadoutError
+
     index = {c: i for i, c in enumerate(components)}
     model = NoiseModel(basis_gates=["r", "cz", "swap", "id"])
     for gate, loci in gate_loci.items():
