@@ -146,6 +146,8 @@ def test_control_needs_the_control_token(shared: RunningServer, users: tuple[htt
         assert len(shared.state.faults) == 0  # nothing was armed by a user
         ok = anonymous.get("/_control/stats", headers=shared.control_headers)
         assert ok.status_code == 200 and ok.json()["jobs_created"] == 0
+        # The control token never shows in a repr.
+        assert shared.control_token not in repr(shared.config) + repr(shared) + repr(shared.state.store)
         # The control token is not a user token: the API refuses it.
         assert_error(anonymous.get("/api/v1/quantum-computers", headers=shared.control_headers), 401, "unauthorized")
 
