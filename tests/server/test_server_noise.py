@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 from srvkit import WAIT, inst, job, measure, prx, submit
 
@@ -150,3 +151,64 @@ def test_the_noise_mode_is_checked() -> None:
     with pytest.raises(ValueError, match="not served"):
         ServerConfig(chip="garnet", noise={"sirius": "calibrated"})
     assert ServerConfig(chip="garnet", noise={"garnet": "calibrated"}).noise_for("garnet") == "calibrated"
+
+
+def _predicted_populations(metrics: CalibrationMetrics, a: str, b: str, czs: int) -> dict[str, float]:
+    """Exact P(read ab) after X on both qubits and ``czs`` noisy CZs: every channel keeps diagonal states diagonal.
+
+    Populations are a 2×2 array over (bit of a, bit of b). Per gate: each touched qubit decays 1→0 with
+    probability 1 - e^(-t/T1) (T2 does not touch populations), then depolarizing λ mixes towards uniform.
+    """
+    spec = noise_spec(metrics)
+    p = np.zeros((2, 2))
+    p[0, 0] = 1.0
+
+    def relax(p: np.ndarray, axis: int, seconds: float, qubit: str) -> np.ndarray:
+        keep = math.exp(-seconds / metrics.t1[qubit])
+        out = p.copy()
+        if axis == 0:
+            out[0, :] += (1 - keep) * p[1, :]
+            out[1, :] = keep * p[1, :]
+        else:
+            out[:, 0] += (1 - keep) * p[:, 1]
+            out[:, 1] = keep * p[:, 1]
+        return out
+
+    for axis, q in ((0, a), (1, b)):  # the X gates
+        p = np.flip(p, axis=axis)
+        p = relax(p, axis, metrics.duration("prx", (q,)) or 0.0, q)
+        lam = spec.depolarizing["prx"][(q,)]
+        marginal = p.sum(axis=axis, keepdims=True)
+        p = (1 - lam) * p + lam * marginal / 2
+    lam2 = spec.depolarizing["cz"].get((a, b), spec.depolarizing["cz"].get((b, a)))
+    assert lam2 is not None
+    t_cz = metrics.duration("cz", (a, b)) or 0.0
+    for _ in range(czs):
+        p = relax(relax(p, 0, t_cz, a), 1, t_cz, b)
+        p = (1 - lam2) * p + lam2 / 4
+    read = {}
+    for q in (a, b):
+        e01, e10 = metrics.readout_errors[q]
+        read[q] = np.array([[1 - e01, e01], [e10, 1 - e10]])  # [true bit][read bit]
+    out = np.einsum("ij,ik,jl->kl", p, read[a], read[b])
+    return {f"{i}{j}": float(out[i, j]) for i in range(2) for j in range(2)}
+
+
+def test_cz_errors_follow_the_metrics_of_the_coupler(noisy: RunningServer, http: httpx.Client) -> None:
+    # One poor coupler (80 %) and one as calibrated: each must show exactly its own error.
+    cal_id = noisy.state.add_calibration_set(alias="garnet", make_default=True, overrides={"cz": {("QB1", "QB2"): 0.8}})
+    metrics = noisy.state.computers["garnet"].metrics(cal_id)
+    assert metrics is not None
+    shots, czs = 20_000, 3
+    for a, b in (("QB1", "QB2"), ("QB19", "QB20")):
+        body = job(
+            _circuit(prx(a, math.pi), prx(b, math.pi), *(inst("cz", a, b) for _ in range(czs)), measure("m", a, b)),
+            shots=shots,
+        )
+        counts = _counts(noisy, http, body)
+        expected = _predicted_populations(metrics, a, b, czs)
+        for bits, p in expected.items():
+            assert abs(_z(counts.get(bits, 0), shots, p)) < Z_MAX, (a, b, bits, counts, expected)
+    bad = _predicted_populations(metrics, "QB1", "QB2", czs)["11"]
+    good = _predicted_populations(metrics, "QB19", "QB20", czs)["11"]
+    assert bad < good - 0.2  # the poor coupler is visible
