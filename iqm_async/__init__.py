@@ -25,6 +25,7 @@ from ._config import (
 from ._logging import configure_from_env as _configure_logging
 from ._version import __version__
 from .batch import Batch, Outcome
+from .calibration import CalibrationMetrics
 from .client import AsyncIQMClient, PreparedJob
 from .errors import (
     APIStatusError,
@@ -83,6 +84,7 @@ __all__ = [
     "Batch",
     "BatchError",
     "BatchPolicy",
+    "CalibrationMetrics",
     "CircuitResult",
     "CircuitExecutionError",
     "CircuitTranspilationError",

@@ -40,6 +40,7 @@ from ._config import (
 from ._forecast import ThroughputHistory
 from ._logging import fields
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
+from .calibration import CalibrationMetrics, ObservationSet
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
@@ -244,6 +245,29 @@ class AsyncIQMClient:
         )
         self._dqa_cache[dqa.calibration_set_id] = dqa
         return dqa
+
+    async def calibration_set(self, calibration_set_id: str | None = None) -> ObservationSet:
+        """Return the default or a given calibration set as IQM Server serves it (its observations)."""
+        calset = "default" if calibration_set_id is None else _uuid_arg(calibration_set_id, "calibration set id")
+        qc = await self.quantum_computer()
+        return await self.transport.request(
+            "GET", f"/calibration-sets/{qc.alias}/{calset}", parse=lambda r: ObservationSet.from_json(parse_json(r))
+        )
+
+    async def calibration_metrics(self, calibration_set_id: str | None = None) -> CalibrationMetrics:
+        """Return a calibration set's numbers (T1/T2, gate fidelities and durations, readout errors) per component.
+
+        Reads the calibration set and its quality metric set (docs/protocol.md#calibration-sets-and-quality-metrics);
+        for the default set, both are read for the concrete id the first answer names, so they always match.
+        """
+        calibration = await self.calibration_set(calibration_set_id)
+        qc = await self.quantum_computer()
+        metrics = await self.transport.request(
+            "GET",
+            f"/calibration-sets/{qc.alias}/{calibration.observation_set_id}/metrics",
+            parse=lambda r: ObservationSet.from_json(parse_json(r)),
+        )
+        return CalibrationMetrics.from_sets(calibration, metrics, calibration_set_id=calibration.observation_set_id)
 
     async def static_architecture(self) -> StaticQuantumArchitecture:
         """Return the chip layout (E3)."""

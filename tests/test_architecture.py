@@ -70,6 +70,9 @@ QISKIT_FREE = [
     "progress",
     "telemetry",
     "_logging",
+    "devices/calibration_data",
+    "calibration",
+    "server/artifacts",
 ]
 
 
@@ -126,6 +129,7 @@ EXPECTED_EXPORTS = {
     "BadGatewayError",
     "BatchError",
     "BatchPolicy",
+    "CalibrationMetrics",
     "CircuitResult",
     "CircuitExecutionError",
     "CircuitTranspilationError",

@@ -63,6 +63,13 @@ def test_exported_names() -> None:
             "InvalidOperationError",
             "MetricsNotAvailableError",
             "NotFoundError",
+            # IQM's fake backends (iqm.qiskit_iqm exports these)
+            "IQMErrorProfile",
+            "IQMFakeAdonis",
+            "IQMFakeAphrodite",
+            "IQMFakeApollo",
+            "IQMFakeBackend",
+            "IQMFakeDeneb",
             "OperationTimeoutError",
             "PayloadTooLargeError",
             "RateLimitError",
