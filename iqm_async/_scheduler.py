@@ -104,14 +104,22 @@ class Entry:
 
     __slots__ = ("context", "due", "fetch", "in_heap", "key", "schedule", "seq", "sink", "status")
 
-    def __init__(self, sink: Sink, key: str, fetch: Callable[[], Awaitable[JobData]], context: Any, policy: PollPolicy):
+    def __init__(
+        self,
+        sink: Sink,
+        key: str,
+        fetch: Callable[[], Awaitable[JobData]],
+        context: Any,
+        policy: PollPolicy,
+        wall: Callable[[], float] = time.time,
+    ):
         self.sink = sink
         self.key = key
         self.fetch = fetch
         """Sends one status request (``AsyncJob.refresh_async``)."""
         self.context = context
         """Whatever the owner needs when the entry comes due (a batch puts its group here)."""
-        self.schedule = PollSchedule(policy, forecast=_forecast_of(fetch))
+        self.schedule = PollSchedule(policy, forecast=_forecast_of(fetch), wall=wall)
         self.due = 0.0
         self.seq = 0
         self.in_heap = False
@@ -156,6 +164,7 @@ class PollScheduler:
         clock: monotonic clock in seconds (injected in tests).
         sleep: awaitable sleep (injected in tests; it may return without the clock moving).
         read_rate: units per second the request budget allows now, or None when unlimited.
+        wall: wall clock in seconds since the epoch, read against the server's timeline (injected in tests).
     """
 
     def __init__(
@@ -165,8 +174,10 @@ class PollScheduler:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         read_rate: Callable[[], float | None] = lambda: None,
+        wall: Callable[[], float] = time.time,
     ):
         self._policy = policy
+        self._wall = wall
         self._read_rate = read_rate
         self._clock = clock
         self._sleep = sleep
@@ -223,7 +234,7 @@ class PollScheduler:
             initial: the JobData already known (for example the submit reply); None polls soon.
             context: attached to the entry for the consumer.
         """
-        entry = Entry(sink, key, fetch, context, self._policy)
+        entry = Entry(sink, key, fetch, context, self._policy, self._wall)
         self._order[entry] = None
         self._by_key.setdefault(key, []).append(entry)
         self.stats.tracked += 1
@@ -235,7 +246,8 @@ class PollScheduler:
             delay = 0.0
         else:
             self._set_status(entry, initial.status)
-            delay = self._delay(entry, initial, now)
+            # The submit reply is no poll: the schedule's start, so it costs the job none of its allowance.
+            delay = self._delay(entry, initial, now, first=True)
         self._push(entry, now + delay)
         return entry
 
@@ -316,8 +328,8 @@ class PollScheduler:
         self._waiting += (status == "waiting") - (entry.status == "waiting")
         entry.status = status
 
-    def _delay(self, entry: Entry, job: JobData, now: float) -> float:
-        delay = entry.schedule.next_delay(job, now)
+    def _delay(self, entry: Entry, job: JobData, now: float, *, first: bool = False) -> float:
+        delay = entry.schedule.start_delay(job, now) if first else entry.schedule.next_delay(job, now)
         if job.status != "waiting":
             return delay
         cap = max(self._policy.max_queued_interval, self._policy.max_interval)

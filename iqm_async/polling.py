@@ -15,9 +15,12 @@ the time it was seen and it says how long to wait before the next poll. The rule
   this client's earlier jobs of the same size took on the same calibration set), the completion is
   expected at the start of execution (read from the job's timeline) plus the forecast duration.
   The schedule sleeps until the window around that instant, polls densely inside it
-  (``dense_interval`` or less), and after it backs off geometrically again. In that mode a wait
-  never sends more requests than polling every ``allowance_interval`` seconds would have sent by
-  then: the polls skipped while the job surely runs pay for the dense ones.
+  (``dense_interval`` or less), and after it backs off geometrically again. In that mode a job's
+  execution never costs more requests than polling every ``allowance_interval`` seconds from its
+  start would have sent by then: the polls skipped while the job surely runs pay for the dense ones.
+  The allowance starts when the job is first seen processing, so the polls a job got while queued
+  (or its submit reply) do not delay the polls around its end; and it is never tighter than the
+  policy's own ``max_interval`` (a policy that asks for polls every 0.05 s gets them).
 
 Without a forecast (no history yet, a re-attached job) the schedule is exactly the one above.
 
@@ -61,6 +64,8 @@ class PollSchedule:
         "_last_status",
         "_origin",
         "_overdue",
+        "_phase_origin",
+        "_phase_polls",
         "_policy",
         "_polls",
         "_rate_origin",
@@ -88,6 +93,9 @@ class PollSchedule:
         self._seen_waiting: float | None = None  # last time the job was seen waiting
         self._first_processing: float | None = None  # first time the job was seen processing
         self._overdue: float | None = None  # backoff interval once past the forecast window
+        # The allowance of the execution phase: where it starts (local clock) and the replies seen before it.
+        self._phase_origin: float | None = None
+        self._phase_polls = 0
 
     @property
     def first_delay(self) -> float:
@@ -154,6 +162,8 @@ class PollSchedule:
         elif job.status == "processing":
             if self._first_processing is None:
                 self._first_processing = now
+                # This sight is the execution phase's first reply (a start_delay decision is no reply).
+                self._phase_polls = max(0, self._polls - 1) if polled else self._polls
             forecast_delay = self._forecast_delay(job, now)
             if forecast_delay is not None:
                 return forecast_delay
@@ -163,11 +173,22 @@ class PollSchedule:
 
     # ------------------------------------------------------------------ forecasts
 
+    def _allowance_interval(self) -> float:
+        """Seconds per request of the allowance: never longer than the policy's cap (it asked for more requests)."""
+        return min(self._policy.allowance_interval, self._policy.max_interval)
+
+    def _allowance(self) -> tuple[float, int]:
+        """Return (start, replies counted) of the allowance: the execution phase's once it began, else the wait's."""
+        if self._phase_origin is not None:
+            return self._phase_origin, self._polls - self._phase_polls
+        assert self._origin is not None
+        return self._origin, self._polls
+
     def _spacing(self, spread: float, until: float) -> float:
         """Interval between polls in the window: the polls the allowance leaves until ``until`` cover it evenly."""
-        assert self._origin is not None
-        left = int((until - self._origin) / self._policy.allowance_interval) + 2 - self._polls if (
-            self._policy.allowance_interval > 0) else 8
+        origin, polls = self._allowance()
+        interval = self._allowance_interval()
+        left = int((until - origin) / interval) + 2 - polls if interval > 0 else 8
         # Dense enough for a sharp forecast, no denser than the allowance can pay for across the whole window.
         return max(min(self._policy.dense_interval, max(_MIN_DENSE, spread / 2)), 2 * spread / max(1, left))
 
@@ -193,6 +214,9 @@ class PollSchedule:
         p = self._policy
         spread = prediction.spread
         started = self._execution_started(job, now)
+        if self._phase_origin is None:
+            assert self._origin is not None
+            self._phase_origin = max(self._origin, started)
         end = started + prediction.seconds
         dense = self._spacing(spread, end + spread)
         target = end - spread + dense  # the window's polls: end - spread + dense, + 2 dense, … up to end + spread
@@ -204,10 +228,10 @@ class PollSchedule:
             # Past the window: slower than forecast. Back off again from the dense interval.
             self._overdue = dense if self._overdue is None else min(self._overdue * p.factor, p.max_interval)
             delay = self._overdue
-        # The allowance: the k-th poll of the wait goes no earlier than (k - 2) allowance intervals after its
-        # start, as many as polling at the start and then every interval would have sent by then.
-        assert self._origin is not None
-        earliest = self._origin + (self._polls - 1) * p.allowance_interval
+        # The allowance: the k-th poll of the execution phase goes no earlier than (k - 2) allowance intervals
+        # after its start, as many as polling at the start and then every interval would have sent by then.
+        origin, polls = self._allowance()
+        earliest = origin + (polls - 1) * self._allowance_interval()
         return max(delay, earliest - now)
 
     def _processing_delay(self, progress: tuple[int, int], now: float, fallback: float) -> float:

@@ -134,11 +134,13 @@ def simulated(t: float, start: float, end: float, calset: str = "cal") -> JobDat
     return JobData(id="j", status=status, timeline=tuple(timeline), calibration_set_id=calset)
 
 
-def run_job(history: ThroughputHistory | None, work: float, duration: float, start: float = 0.005) -> tuple[float, int]:
+def run_job(
+    history: ThroughputHistory | None, work: float, duration: float, start: float = 0.005, policy: PollPolicy = P
+) -> tuple[float, int]:
     """Drive one wait from submit (t=0) on a virtual clock; return (latency after completion, status requests)."""
     now = [0.0]
     forecast = None if history is None else JobForecast(history, work, "cal")
-    schedule = PollSchedule(P, forecast=forecast, wall=lambda: EPOCH.timestamp() + now[0])
+    schedule = PollSchedule(policy, forecast=forecast, wall=lambda: EPOCH.timestamp() + now[0])
     end = start + duration
     now[0] = schedule.start_delay(simulated(0.0, start, end), 0.0)
     polls = 0
@@ -272,3 +274,32 @@ async def test_poll_until_final_teaches_the_clients_history() -> None:
     await poll_until_final(fetch, sleep=sleep, clock=sleep.clock, wall=lambda: EPOCH.timestamp(), forecast=forecast)
     prediction = history.predict("cal", 10.0)
     assert prediction is not None and prediction.seconds == pytest.approx(2.0)
+
+
+def test_polls_while_queued_do_not_delay_the_forecast_window() -> None:
+    # The job waits 3 s at the head of the queue (polled every second or faster meanwhile), then executes for
+    # 0.5 s as its history says. The allowance starts with its execution: the window's polls are not pushed
+    # seconds past its end to pay for the polls made while it was queued.
+    policy = PollPolicy(max_interval=1.0)
+    history = ThroughputHistory()
+    for _ in range(3):
+        run_job(history, 500.0, 0.5, policy=policy)
+    latency, polls = run_job(history, 500.0, 0.5, start=3.0, policy=policy)
+    assert latency <= 0.25
+    assert polls <= run_job(None, 500.0, 0.5, start=3.0, policy=policy)[1] + 1
+
+
+def test_the_allowance_is_never_tighter_than_the_policys_own_cap() -> None:
+    # A policy that asks for polls every 0.05 s at most gets them around a forecast too.
+    fast = PollPolicy(max_interval=0.05)
+    history = ThroughputHistory()
+    for _ in range(3):
+        run_job(history, 500.0, 2.0)
+    now = [0.0]
+    schedule = PollSchedule(fast, forecast=JobForecast(history, 500.0, "cal"), wall=lambda: EPOCH.timestamp() + now[0])
+    schedule.start_delay(None, 0.0)
+    delays = []
+    for t in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25):  # a job polled six times while it executes for 2 s (slower)
+        now[0] = t
+        delays.append(schedule.next_delay(simulated(t, 0.0, 4.0), t))
+    assert max(delays) <= fast.max_interval + 1e-9

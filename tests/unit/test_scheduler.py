@@ -355,3 +355,100 @@ def test_a_batch_jobs_forecast_comes_from_its_client_and_learns_on_completion() 
         raise AssertionError("not polled here")
 
     assert scheduler.track(sink, "b", plain).schedule.forecast is None  # not a job's method: no forecast
+
+
+# ------------------------------------------------------------------ a FIFO server on virtual time, with forecasts
+
+EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class FifoServer:
+    """Jobs submitted at t=0 that execute one after another for ``seconds`` each; answers as of the virtual clock."""
+
+    def __init__(self, vt: VirtualTime, n: int, seconds: float, start: float = 0.005):
+        self.vt = vt
+        self.ends = [start + (i + 1) * seconds for i in range(n)]
+        self.seconds = seconds
+        self.polls: list[tuple[float, int, str]] = []
+
+    def wall(self) -> float:
+        return EPOCH.timestamp() + self.vt.now
+
+    def data(self, i: int, t: float) -> JobData:
+        end = self.ends[i]
+        begin = end - self.seconds
+        timeline = [TimelineEntry("iqm-server", "created", EPOCH)]
+        status, qpos = "waiting", sum(1 for e in self.ends[:i] if e - self.seconds > t)
+        if t >= begin:
+            timeline.append(TimelineEntry("iqm-station-control", "received", EPOCH + timedelta(seconds=begin)))
+            status, qpos = "processing", None
+        if t >= end:
+            timeline.append(TimelineEntry("iqm-server", "ready", EPOCH + timedelta(seconds=end)))
+            timeline.append(TimelineEntry("iqm-station-control", "completed", EPOCH + timedelta(seconds=end)))
+            status = "completed"
+        return JobData(id=str(i), status=status, queue_position=qpos, timeline=tuple(timeline), calibration_set_id="cal")
+
+    def job(self, i: int, history):
+        from types import SimpleNamespace
+
+        server = self
+
+        class Job:  # what a batch tracks: AsyncJob.refresh_async of a job this client submitted (2 circuits)
+            client = SimpleNamespace(throughput=history)
+            _definition = SimpleNamespace(circuits=(0, 0), parameters=SimpleNamespace(shots=10, calibration_set_id=None))
+
+            async def refresh_async(self) -> JobData:
+                data = server.data(i, server.vt.now)
+                server.polls.append((round(server.vt.now, 3), i, data.status))
+                await anyio.lowlevel.checkpoint()
+                return data
+
+        return Job()
+
+
+async def run_fifo(policy: PollPolicy, history, n: int = 4, seconds: float = 0.2) -> tuple[FifoServer, dict[int, float]]:
+    """Track ``n`` freshly submitted jobs of one batch on a FIFO server; return it and when each was seen final."""
+    vt = VirtualTime()
+    server = FifoServer(vt, n, seconds)
+    sched = PollScheduler(policy, clock=vt.clock, sleep=vt.sleep, wall=server.wall)
+    sink = sched.open_sink()
+    seen: dict[int, float] = {}
+
+    async def work() -> None:
+        while (entry := await sched.next_due(sink)) is not None:
+            data = await entry.fetch()
+            if sched.observed(entry, data):
+                seen[int(entry.key)] = vt.now
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(4):
+            tg.start_soon(work)
+        for i in range(n):
+            sched.track(sink, str(i), server.job(i, history).refresh_async, initial=server.data(i, 0.0))
+        for _ in range(4000):
+            if len(seen) == n:
+                break
+            await vt.advance(0.005, step=0.005)
+        sched.close_sink(sink)
+    return server, seen
+
+
+@pytest.mark.parametrize("policy", [PollPolicy(max_interval=0.05), P], ids=["max_interval=0.05", "default"])
+async def test_queued_jobs_with_a_forecast_are_collected_at_the_servers_pace(policy: PollPolicy) -> None:
+    # Four two-circuit jobs of 0.2 s each: once the first has taught the forecast, the jobs behind it used to
+    # wait 1-3 s for polls (the submit reply and the polls while queued counted against the 1 s-polling
+    # allowance, and the allowance overrode a policy asking for polls every 0.05 s).
+    from iqm_async._forecast import ThroughputHistory
+
+    history = ThroughputHistory()
+    for _ in range(2):  # earlier batches taught the history; the third runs with a forecast from its start
+        server, seen = await run_fifo(policy, history)
+        assert len(seen) == 4
+    assert history.predict("cal", 20.0) is not None
+    late = [seen[i] - server.ends[i] for i in range(4)]
+    assert max(late) <= 0.25, (late, server.polls)
+    assert seen[3] <= server.ends[3] + 0.25  # the batch ends at the server's pace, not seconds later
+    # and without flooding: no more status requests per job than polling every max_interval while it ran
+    for i in range(4):
+        polls = sum(1 for _, j, _ in server.polls if j == i)
+        assert polls <= (server.ends[i] - 0.0) / min(policy.max_interval, policy.allowance_interval) + 3
