@@ -114,11 +114,21 @@ def build_result(
 
 
 class _Counts(Counts):  # type: ignore[misc]  # qiskit is untyped
-    """``Counts`` built from forms formatted once; ``int_raw`` (rarely read) is derived on first use."""
+    """``Counts`` built from forms formatted once; ``hex_raw`` and ``int_raw`` (rarely read) are derived on first use.
+
+    Copying the hex counts on every ``get_counts()`` cost as much as copying the bitstrings themselves;
+    ``_iqm_hex`` refers to the result's own hex counts, and ``hex_raw`` is a copy of them made when read.
+    """
 
     def __getattr__(self, name: str) -> Any:
-        if name == "int_raw":
-            hex_raw = self.__dict__.get("hex_raw")
+        if name == "hex_raw":
+            source = self.__dict__.get("_iqm_hex")
+            if source is not None:
+                value: Any = dict(source)
+                self.__dict__["hex_raw"] = value
+                return value
+        elif name == "int_raw":
+            hex_raw = self.hex_raw if "_iqm_hex" in self.__dict__ else self.__dict__.get("hex_raw")
             if hex_raw is not None:
                 value = {int(key, 16): count for key, count in hex_raw.items()}
                 self.__dict__["int_raw"] = value
@@ -166,7 +176,7 @@ class FormattedResult(Result):  # type: ignore[misc]  # qiskit is untyped
                 continue
             counts = _Counts.__new__(_Counts)
             dict.update(counts, fc.counts)
-            counts.hex_raw = dict(fc.hex_counts)
+            counts._iqm_hex = fc.hex_counts  # hex_raw is copied from it when read
             counts.creg_sizes = fc.creg_sizes
             counts.memory_slots = fc.memory_slots
             counts.time_taken = None

@@ -85,3 +85,17 @@ def test_pickle_and_deepcopy_keep_the_answers() -> None:
         assert type(clone) is FormattedResult
         assert clone.get_counts() == expected
         assert clone.get_memory(2) == Result.get_memory(result, 2)
+
+
+def test_changing_returned_counts_or_their_raw_forms_never_changes_the_result() -> None:
+    result = _result()
+    before = Result.get_counts(result, 0)
+    counts = result.get_counts(0)
+    key = next(iter(counts.hex_raw))
+    counts.hex_raw[key] += 1000  # hex_raw is the caller's copy, made when read
+    counts.int_raw.clear()
+    counts[next(iter(counts))] += 1000
+    again = result.get_counts(0)
+    assert again == before and again.hex_raw == before.hex_raw and again.int_raw == before.int_raw
+    assert result.results[0].data.counts == before.hex_raw
+    assert pickle.loads(pickle.dumps(again)).hex_raw == before.hex_raw
