@@ -191,8 +191,8 @@ class TokenProvider:
         return self._static is not None or self._file is not None
 
     def __repr__(self) -> str:
-        source = "token" if self._static else ("tokens_file" if self._file else "none")
-        return f"TokenProvider(source={source})"
+        # getattr: a traceback rendered with locals may show a provider whose constructor failed half-way.
+        return f"TokenProvider(source={getattr(self, 'source', 'unbuilt')})"
 
     def get(self) -> Secret | None:
         """Return the token to send now, re-reading a tokens file when the cached token nearly expired.

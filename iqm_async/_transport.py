@@ -177,7 +177,7 @@ class Transport:
         """The alias of the client's quantum computer once chosen (for telemetry)."""
 
     def __repr__(self) -> str:
-        return f"Transport({self.root_url!r})"
+        return f"Transport({getattr(self, 'root_url', None)!r})"
 
     async def aclose(self) -> None:
         """Close the connection pool."""
