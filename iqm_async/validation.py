@@ -472,7 +472,10 @@ def _validate_circuit(
         still = ", ".join(f"{q} in {r}" for r, q in occupied.items())
         raise error(f"{label} ends while a qubit state is still in a resonator ({still}); close every MOVE pair")
     if require_measurements and not measured:
-        raise error(f"{label} has no measurements")
+        raise error(
+            f"{label} has no measurements, so it would return nothing; add them, for example with "
+            "circuit.measure_all() (or circuit.measure(qubits, clbits))"
+        )
     if max_components is not None and len(used) > max_components:
         raise error(f"{label} uses {len(used)} components; at most {max_components} are allowed")
 
