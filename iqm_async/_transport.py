@@ -177,7 +177,7 @@ class Transport:
         """The alias of the client's quantum computer once chosen (for telemetry)."""
 
     def __repr__(self) -> str:
-        return f"Transport({self.root_url!r})"
+        return f"Transport({getattr(self, 'root_url', None)!r})"
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -293,11 +293,25 @@ class Transport:
             error = error_from_response(
                 status, response.content, retry_after=response.headers.get("Retry-After"), job_id=job_id
             )
+            if status == 401:
+                error.hint = self._token_hint()
             if isinstance(error, RateLimitError):
                 self.rate_limited += 1
                 self.budget.block(error.retry_after if error.retry_after is not None else DEFAULT_429_BLOCK)
             raise error
         return response
+
+    def _token_hint(self) -> str:
+        """Say which token source a refused request used (never the token) and how to give another."""
+        source = getattr(self._tokens, "source", "none")
+        if source == "none":
+            return (
+                "No token was sent: set IQM_TOKEN (or IQM_TOKENS_FILE, the path of a tokens file), or pass token=..."
+            )
+        return (
+            f"The token came from {source}; it may be wrong or expired. Give a valid one with IQM_TOKEN or "
+            "IQM_TOKENS_FILE (only one of them), or token=... / tokens_file=..."
+        )
 
     def _transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> TransportError:
         """Map an httpx failure to our error: unreachable (nothing sent), TLS, timeout or dropped connection."""

@@ -162,7 +162,12 @@ class AsyncIQMClient:
         """The job ledger every job of this client is recorded in, or None."""
 
     def __repr__(self) -> str:
-        return f"AsyncIQMClient(url={self.url!r}, quantum_computer={self._qc_name!r}, state={self._state.name.lower()})"
+        # Defaults: a traceback rendered with locals shows a client whose constructor failed half-way.
+        state = getattr(self, "_state", None)
+        return (
+            f"AsyncIQMClient(url={getattr(self, 'url', None)!r}, quantum_computer={getattr(self, '_qc_name', None)!r}, "
+            f"state={'unbuilt' if state is None else state.name.lower()})"
+        )
 
     # ---------------------------------------------------------------- lifecycle
 

@@ -101,8 +101,10 @@ class IQMProvider:
         """The quantum computer alias asked for (None: the server's only one)."""
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"IQMProvider(url={self.url!r}, quantum_computer={self.quantum_computer!r}, {state})"
+        # getattr: a traceback rendered with locals may show a provider whose constructor failed half-way.
+        state = "closed" if getattr(self, "_closed", False) else "open"
+        url, qc = getattr(self, "url", None), getattr(self, "quantum_computer", None)
+        return f"IQMProvider(url={url!r}, quantum_computer={qc!r}, {state})"
 
     # ------------------------------------------------------------------ lifecycle
 
