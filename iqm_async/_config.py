@@ -92,8 +92,8 @@ class PollPolicy:
     """Longest interval between polls in the window where a job's completion is forecast (from this client's
     earlier jobs on the same calibration set); shorter when the forecast is sharp."""
     allowance_interval: float = 1.0
-    """While polling around a forecast, a wait sends no more status requests than polling every this many
-    seconds from its start would (IQM's client polls every second)."""
+    """While polling around a forecast, a job's execution costs no more status requests than polling every this
+    many seconds from its start would (IQM's client polls every second); a shorter ``max_interval`` wins."""
 
     def __post_init__(self) -> None:
         _check_positive("first_delay", self.first_delay, allow_zero=True)
