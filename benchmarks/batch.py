@@ -446,7 +446,8 @@ def main() -> None:
             ratio <= 1.1 and big["failed"] == 0,
         )
         row("  floor at the client's share", text90)
-        row("  floor at 100 % of the quota", text100, f"wall / this floor = {big['wall'] / max(floor100, 1e-9):.2f}x")
+        vs100 = f"wall / this floor = {big['wall'] / floor100:.2f}x" if floor100 > 0 else "fits in one window"
+        row("  floor at 100 % of the quota", text100, vs100)
         row(
             "  requests / 429s received / surfaced",
             f"{requests} ({requests / big['jobs']:.1f}/job, {big_statuses:.1f} status reads/job) / "

@@ -44,6 +44,10 @@ __all__ = ["PollSchedule", "poll_until_final"]
 _MIN_DENSE = 0.01
 """Seconds: the shortest interval between polls in a forecast window."""
 
+_OVERDUE_SHARE = 0.5
+"""Past the forecast window, the backoff stops at this share of the allowance interval: the polls saved before the
+window pay for these, and the allowance still bounds the total (a job a few seconds late is seen within 0.5 s)."""
+
 
 def _created(job: JobData) -> float | None:
     """Return the wall-clock time the server created the job (its ``created`` step), if known."""
@@ -225,8 +229,10 @@ class PollSchedule:
         elif now < end + spread:
             delay = dense
         else:
-            # Past the window: slower than forecast. Back off again from the dense interval.
-            self._overdue = dense if self._overdue is None else min(self._overdue * p.factor, p.max_interval)
+            # Past the window: slower than forecast. Back off again from the dense interval, up to half the
+            # allowance interval; once the saved polls are spent, the allowance below spaces them further.
+            cap = min(p.max_interval, max(dense, _OVERDUE_SHARE * self._allowance_interval()))
+            self._overdue = dense if self._overdue is None else min(self._overdue * p.factor, cap)
             delay = self._overdue
         # The allowance: the k-th poll of the execution phase goes no earlier than (k - 2) allowance intervals
         # after its start, as many as polling at the start and then every interval would have sent by then.

@@ -303,3 +303,16 @@ def test_the_allowance_is_never_tighter_than_the_policys_own_cap() -> None:
         now[0] = t
         delays.append(schedule.next_delay(simulated(t, 0.0, 4.0), t))
     assert max(delays) <= fast.max_interval + 1e-9
+
+
+def test_a_job_a_few_seconds_past_its_window_is_seen_within_half_a_second() -> None:
+    # History says 120 s; these take 125-135 s (past the window). The backoff after the window stops at half
+    # the allowance interval, and the polls saved before the window keep the total under 1 s polling's.
+    for tenths in range(1250, 1350, 7):
+        history = ThroughputHistory()
+        for _ in range(5):
+            run_job(history, 1000.0, 120.0)
+        duration = tenths / 10
+        latency, polls = run_job(history, 1000.0, duration)
+        assert latency <= 0.5 + 1e-9, duration
+        assert polls <= one_second_polls(duration)
