@@ -28,6 +28,7 @@ import anyio
 
 from ._auth import Secret, TokenProvider, resolve_quantum_computer, resolve_url
 from ._config import (
+    DEFAULT_BATCH_POLICY,
     DEFAULT_POLL_POLICY,
     DEFAULT_RATE_LIMIT_POLICY,
     DEFAULT_RETRY_POLICY,
@@ -43,9 +44,13 @@ from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
     JOB_OPTION_NAMES,
     CircuitJobDefinition,
+    DDMode,
     DynamicQuantumArchitecture,
+    HeraldingMode,
     JobData,
     JobParameters,
+    MoveGateFrameTracking,
+    MoveGateValidation,
     QuantumComputer,
     StaticQuantumArchitecture,
 )
@@ -57,7 +62,7 @@ if TYPE_CHECKING:
     import httpx
     from qiskit import QuantumCircuit
 
-    from .batch import Batch
+    from .batch import Batch, Outcome
     from .job import AsyncJob
     from .ledger import Ledger, LedgerEntry, UsageReport
 
@@ -457,17 +462,85 @@ class AsyncIQMClient:
 
     # ---------------------------------------------------------------- batches (see iqm_async.batch)
 
-    def run_batch(self, circuits: Sequence[QuantumCircuit], **kwargs: Any) -> Batch:
-        """Fan many circuits out as jobs with bounded concurrency; see :class:`iqm_async.batch.Batch`."""
+    def run_batch(
+        self,
+        circuits: Sequence[QuantumCircuit],
+        *,
+        shots: int = DEFAULT_SHOTS,
+        circuits_per_job: int | None = None,
+        max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
+        timeout_seconds: float | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
+        on_complete: Callable[[Outcome], object] | None = None,
+        qubit_names: Sequence[str] | None = None,
+        use_timeslot: bool = False,
+        tags: str | Sequence[str] | None = None,
+        calibration_set_id: str | None = None,
+        qubit_mapping: Mapping[str, str] | None = None,
+        max_circuit_duration_over_t2: float | None = None,
+        heralding_mode: HeraldingMode | None = None,
+        move_gate_validation: MoveGateValidation | None = None,
+        move_gate_frame_tracking: MoveGateFrameTracking | None = None,
+        active_reset_cycles: int | None = None,
+        dd_mode: DDMode | None = None,
+        dd_strategy: Mapping[str, Any] | None = None,
+    ) -> Batch:
+        """Fan many circuits out as jobs with bounded concurrency; see :class:`iqm_async.batch.Batch`.
+
+        The arguments are those of :meth:`iqm_async.batch.Batch.start`, which documents each one.
+        """
         from .batch import Batch
 
-        return Batch.start(self, circuits, **kwargs)
+        return Batch.start(
+            self,
+            circuits,
+            shots=shots,
+            circuits_per_job=circuits_per_job,
+            max_in_flight=max_in_flight,
+            timeout_seconds=timeout_seconds,
+            journal=journal,
+            progress=progress,
+            on_complete=on_complete,
+            qubit_names=qubit_names,
+            use_timeslot=use_timeslot,
+            tags=tags,
+            calibration_set_id=calibration_set_id,
+            qubit_mapping=qubit_mapping,
+            max_circuit_duration_over_t2=max_circuit_duration_over_t2,
+            heralding_mode=heralding_mode,
+            move_gate_validation=move_gate_validation,
+            move_gate_frame_tracking=move_gate_frame_tracking,
+            active_reset_cycles=active_reset_cycles,
+            dd_mode=dd_mode,
+            dd_strategy=dd_strategy,
+        )
 
-    def resume_batch(self, journal: str | os.PathLike[str], **kwargs: Any) -> Batch:
-        """Re-attach to the jobs recorded in a batch journal without submitting anything again."""
+    def resume_batch(
+        self,
+        journal: str | os.PathLike[str],
+        *,
+        circuits: Sequence[QuantumCircuit] | None = None,
+        max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
+        timeout_seconds: float | None = None,
+        progress: bool | None = None,
+        on_complete: Callable[[Outcome], object] | None = None,
+    ) -> Batch:
+        """Re-attach to the jobs recorded in a batch journal without submitting anything again.
+
+        The arguments are those of :meth:`iqm_async.batch.Batch.resume`, which documents each one.
+        """
         from .batch import Batch
 
-        return Batch.resume(self, journal, **kwargs)
+        return Batch.resume(
+            self,
+            journal,
+            circuits=circuits,
+            max_in_flight=max_in_flight,
+            timeout_seconds=timeout_seconds,
+            progress=progress,
+            on_complete=on_complete,
+        )
 
     # ---------------------------------------------------------------- the job ledger (see iqm_async.ledger)
 

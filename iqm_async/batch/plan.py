@@ -79,6 +79,7 @@ class Plan:
     qubit_names: list[str] | None
     use_timeslot: bool
     journal: Journal | None = None
+    tags: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
 
 
@@ -90,6 +91,7 @@ async def plan_new(
     circuits_per_job: int,
     qubit_names: list[str] | None,
     use_timeslot: bool,
+    tags: tuple[str, ...],
     options: Mapping[str, Any],
     journal_path: str | None,
 ) -> Plan:
@@ -105,7 +107,9 @@ async def plan_new(
     hashes = ChunkHash()  # fed circuit by circuit: the encoded circuits are never all in memory
     for n, start in enumerate(range(0, len(circuits), circuits_per_job)):
         stop = min(start + circuits_per_job, len(circuits))
-        prepared.extend(await _prepare_range(client, circuits, start, stop, hashes, shots, qubit_names, options))
+        prepared.extend(
+            await _prepare_range(client, circuits, start, stop, hashes, shots, qubit_names, options, tags)
+        )
         if n % _PREPARE_YIELD_EVERY == _PREPARE_YIELD_EVERY - 1:
             await anyio.lowlevel.checkpoint()
     params = prepared[0][2].definition.parameters.to_json() if prepared else {}
@@ -122,6 +126,7 @@ async def plan_new(
         "options": options,
         "qubit_names": qubit_names,
         "use_timeslot": use_timeslot,
+        "tags": list(tags),
         "circuits_sha256": hashes.hexdigest(),
         "parameters_sha256": sha256_of([canonical_json(params)]),
     }
@@ -136,7 +141,7 @@ async def plan_new(
         except BaseException:
             journal.close()
             raise
-    return Plan(spec, groups, len(circuits), shots, options, qubit_names, use_timeslot, journal)
+    return Plan(spec, groups, len(circuits), shots, options, qubit_names, use_timeslot, journal, tags=tags)
 
 
 async def _prepare_range(
@@ -148,15 +153,16 @@ async def _prepare_range(
     shots: int,
     qubit_names: list[str] | None,
     options: Mapping[str, Any],
+    tags: tuple[str, ...],
 ) -> list[tuple[int, int, PreparedJob]]:
     """Convert circuits ``start:stop`` into one job, or several if the body would be too large."""
-    job = await client.prepare(list(circuits[start:stop]), shots, qubit_names=qubit_names, **options)
+    job = await client.prepare(list(circuits[start:stop]), shots, qubit_names=qubit_names, tags=tags, **options)
     encoded = [canonical_json(c.to_json()) for c in job.definition.circuits]
     if stop - start > 1 and sum(len(e) for e in encoded) > MAX_JOB_BODY_BYTES:
         mid = (start + stop) // 2
         return [
-            *await _prepare_range(client, circuits, start, mid, hashes, shots, qubit_names, options),
-            *await _prepare_range(client, circuits, mid, stop, hashes, shots, qubit_names, options),
+            *await _prepare_range(client, circuits, start, mid, hashes, shots, qubit_names, options, tags),
+            *await _prepare_range(client, circuits, mid, stop, hashes, shots, qubit_names, options, tags),
         ]
     for chunk in encoded:
         hashes.update(chunk)
@@ -202,6 +208,7 @@ async def _resume_from(
         qubit_names=None if names is None else [str(n) for n in names],
         use_timeslot=bool(spec.get("use_timeslot", False)),
         journal=journal,
+        tags=tuple(str(t) for t in spec.get("tags") or ()),
     )
     if circuits is not None:
         if len(circuits) != plan.circuits:
@@ -209,7 +216,15 @@ async def _resume_from(
         hashes = ChunkHash()
         for n, group in enumerate(plan.groups):
             parts = await _prepare_range(
-                client, circuits, group.start, group.stop, hashes, plan.shots, plan.qubit_names, plan.options
+                client,
+                circuits,
+                group.start,
+                group.stop,
+                hashes,
+                plan.shots,
+                plan.qubit_names,
+                plan.options,
+                plan.tags,
             )
             group.prepared = parts[0][2] if len(parts) == 1 else None
             if n % _PREPARE_YIELD_EVERY == _PREPARE_YIELD_EVERY - 1:

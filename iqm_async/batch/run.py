@@ -27,7 +27,8 @@ from .._journal import Journal
 from .._outage import Outage
 from .._scheduler import PollScheduler
 from ..errors import BatchError, CircuitValidationError, JournalError, ValidationError
-from ..models import JobData
+from ..ledger import normalize_tags
+from ..models import DDMode, HeraldingMode, JobData, MoveGateFrameTracking, MoveGateValidation
 from ..results import CircuitResult
 from ..validation import check_qubit_names, check_shots
 from .outcomes import BatchCounts, Outcome, assemble_results, describe_failures
@@ -98,6 +99,7 @@ class Batch(BatchWorkers):
         on_complete: Callable[[Outcome], object] | None,
         qubit_names: Sequence[str] | None,
         use_timeslot: bool,
+        tags: tuple[str, ...],
         options: Mapping[str, Any],
     ):
         policy = BatchPolicy(max_in_flight=max_in_flight, circuits_per_job=circuits_per_job)
@@ -120,6 +122,8 @@ class Batch(BatchWorkers):
         self._on_complete = on_complete
         self._qubit_names = None if qubit_names is None else check_qubit_names(qubit_names)
         self._use_timeslot = use_timeslot
+        self._tags = tags
+        self._batch_id: str | None = None
         self._options = dict(options)
         self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
         self._submit_limiter = anyio.CapacityLimiter(SUBMIT_CONCURRENCY)
@@ -172,7 +176,16 @@ class Batch(BatchWorkers):
         on_complete: Callable[[Outcome], object] | None = None,
         qubit_names: Sequence[str] | None = None,
         use_timeslot: bool = False,
-        **options: Any,
+        tags: str | Sequence[str] | None = None,
+        calibration_set_id: str | None = None,
+        qubit_mapping: Mapping[str, str] | None = None,
+        max_circuit_duration_over_t2: float | None = None,
+        heralding_mode: HeraldingMode | None = None,
+        move_gate_validation: MoveGateValidation | None = None,
+        move_gate_frame_tracking: MoveGateFrameTracking | None = None,
+        active_reset_cycles: int | None = None,
+        dd_mode: DDMode | None = None,
+        dd_strategy: Mapping[str, Any] | None = None,
     ) -> Batch:
         """Describe a batch of circuits; it runs when entered (``async with``) or awaited (:meth:`results`).
 
@@ -191,8 +204,29 @@ class Batch(BatchWorkers):
             on_complete: called with each circuit's :class:`Outcome` as it arrives, on the event loop.
             qubit_names: physical name of each Qiskit qubit index (default: the calibration's qubits).
             use_timeslot: submit to the timeslot queue.
-            options: job options of docs/protocol.md#submitting-a-job (``calibration_set_id``, ``heralding_mode``, …).
+            tags: your labels for every job of the batch, kept in the job ledger with the batch's id.
+            calibration_set_id: run with this calibration set (default: the server's current one).
+            qubit_mapping: job options of docs/protocol.md#submitting-a-job; ``None`` leaves each at
+                the server's default.
+            max_circuit_duration_over_t2: see ``qubit_mapping``.
+            heralding_mode: see ``qubit_mapping``.
+            move_gate_validation: see ``qubit_mapping``.
+            move_gate_frame_tracking: see ``qubit_mapping``.
+            active_reset_cycles: see ``qubit_mapping``.
+            dd_mode: see ``qubit_mapping``.
+            dd_strategy: see ``qubit_mapping``.
         """
+        given = {
+            "calibration_set_id": calibration_set_id,
+            "qubit_mapping": qubit_mapping,
+            "max_circuit_duration_over_t2": max_circuit_duration_over_t2,
+            "heralding_mode": heralding_mode,
+            "move_gate_validation": move_gate_validation,
+            "move_gate_frame_tracking": move_gate_frame_tracking,
+            "active_reset_cycles": active_reset_cycles,
+            "dd_mode": dd_mode,
+            "dd_strategy": dd_strategy,
+        }
         return cls(
             client,
             circuits=circuits,
@@ -206,7 +240,8 @@ class Batch(BatchWorkers):
             on_complete=on_complete,
             qubit_names=qubit_names,
             use_timeslot=use_timeslot,
-            options=options,
+            tags=normalize_tags(tags),
+            options={k: v for k, v in given.items() if v is not None},
         )
 
     @classmethod
@@ -246,6 +281,7 @@ class Batch(BatchWorkers):
             on_complete=on_complete,
             qubit_names=None,
             use_timeslot=False,
+            tags=(),
             options={},
         )
 
@@ -303,6 +339,7 @@ class Batch(BatchWorkers):
             plan = await plan_resume(self._client, self._journal_path, self._circuits)
             self._shots, self._options = plan.shots, plan.options
             self._qubit_names, self._use_timeslot = plan.qubit_names, plan.use_timeslot
+            self._tags = plan.tags
             self.counts = BatchCounts(plan.circuits)
             for note in plan.notes:
                 logger.info("resuming batch: %s", note)
@@ -315,11 +352,14 @@ class Batch(BatchWorkers):
                 circuits_per_job=self._circuits_per_job,
                 qubit_names=self._qubit_names,
                 use_timeslot=self._use_timeslot,
+                tags=self._tags,
                 options=self._options,
                 journal_path=self._journal_path,
             )
             self._options = plan.options
         self.spec, self._journal, self.notes = plan.spec, plan.journal, plan.notes
+        batch_id = plan.spec.get("batch_id")
+        self._batch_id = None if batch_id is None else str(batch_id)
         name = f"batch {str(plan.spec.get('batch_id', '?'))[:8]}"
         self._outage = Outage(name, self._client.url, clock=self._client.clock, logger=logger)
         self._groups = plan.groups

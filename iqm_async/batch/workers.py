@@ -85,6 +85,7 @@ class BatchWorkers:
     _cancelling: bool
     _submits_pending: int
     _use_timeslot: bool
+    _batch_id: str | None
     _outage: Outage
     _gate: anyio.Event
     _probing: bool
@@ -201,7 +202,9 @@ class BatchWorkers:
                 with anyio.CancelScope(shield=True):
                     self._submits_pending += 1
                     try:
-                        job = await self._client.submit_prepared(prepared, use_timeslot=self._use_timeslot)
+                        job = await self._client.submit_prepared(
+                            prepared, use_timeslot=self._use_timeslot, batch_id=self._batch_id
+                        )
                     except ServerUnreachableError as exc:
                         retry = exc  # nothing was sent: no job can exist
                     except RateLimitError as exc:
