@@ -192,6 +192,7 @@ class Transport:
         *,
         kind: RequestKind = "read",
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         parse: Callable[[httpx.Response], T],
         job_id: str | None = None,
@@ -205,6 +206,7 @@ class Transport:
             kind: ``read``/``cancel``/``delete`` are retried on transient failures; ``submit`` only
                 when the server provably did not act on it.
             json: body to send as UTF-8 JSON.
+            content: a body already encoded as UTF-8 JSON, sent as it is (instead of ``json``).
             params: query parameters.
             parse: turns the 2xx reply into the result; a ``MalformedResponseError`` from it counts
                 as a failed attempt.
@@ -214,7 +216,9 @@ class Transport:
         Raises:
             IQMError: a subclass saying what went wrong; never a bare httpx exception.
         """
-        body = None if json is None else jsonlib.dumps(json, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        body = content
+        if json is not None:
+            body = jsonlib.dumps(json, ensure_ascii=False, allow_nan=False).encode("utf-8")
         cost = self._costs.get(kind, 10)
         if body is not None and kind == "submit":
             cost += 100 * (len(body) // (10 * 1024 * 1024))

@@ -28,7 +28,6 @@ import anyio
 
 from ._auth import Secret, TokenProvider, resolve_quantum_computer, resolve_url
 from ._config import (
-    DEFAULT_BATCH_POLICY,
     DEFAULT_POLL_POLICY,
     DEFAULT_RATE_LIMIT_POLICY,
     DEFAULT_RETRY_POLICY,
@@ -39,18 +38,16 @@ from ._config import (
 )
 from ._forecast import ThroughputHistory
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
+from .batch.api import resume_batch as _resume_batch
+from .batch.api import run_batch as _run_batch
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
     JOB_OPTION_NAMES,
     CircuitJobDefinition,
-    DDMode,
     DynamicQuantumArchitecture,
-    HeraldingMode,
     JobData,
     JobParameters,
-    MoveGateFrameTracking,
-    MoveGateValidation,
     QuantumComputer,
     StaticQuantumArchitecture,
 )
@@ -62,7 +59,6 @@ if TYPE_CHECKING:
     import httpx
     from qiskit import QuantumCircuit
 
-    from .batch import Batch, Outcome
     from .job import AsyncJob
     from .ledger import Ledger, LedgerEntry, UsageReport
 
@@ -256,8 +252,12 @@ class AsyncIQMClient:
             parse=lambda r: StaticQuantumArchitecture.from_json(parse_json(r)),
         )
 
-    async def submit_definition(self, definition: CircuitJobDefinition, *, use_timeslot: bool = False) -> JobData:
+    async def submit_definition(
+        self, definition: CircuitJobDefinition, *, use_timeslot: bool = False, body: bytes | None = None
+    ) -> JobData:
         """Submit a wire-format job (E4) and return its JobData; the job id is known once this returns.
+
+        ``body`` is the definition already encoded as JSON (a batch encodes it while preparing); it is sent as is.
 
         Raises:
             SubmissionUnknownError: if the request failed after it was sent (the job may exist).
@@ -267,7 +267,8 @@ class AsyncIQMClient:
             "POST",
             f"/jobs/{qc.alias}/circuit",
             kind="submit",
-            json=definition.to_json(),
+            json=definition.to_json() if body is None else None,
+            content=body,
             params={"use_timeslot": "true" if use_timeslot else "false"},
             parse=lambda r: JobData.from_json(parse_json(r)),
             context={
@@ -426,7 +427,7 @@ class AsyncIQMClient:
         """Send a prepared job (E4), record it in the ledger (if any) and return its :class:`~iqm_async.AsyncJob`."""
         from .job import AsyncJob
 
-        data = await self.submit_definition(prepared.definition, use_timeslot=use_timeslot)
+        data = await self.submit_definition(prepared.definition, use_timeslot=use_timeslot, body=prepared.body)
         logger.info("submitted job %s (%d circuits)", data.id, len(prepared.definition.circuits))
         if self.ledger is not None:
             params = prepared.definition.parameters
@@ -462,85 +463,9 @@ class AsyncIQMClient:
 
     # ---------------------------------------------------------------- batches (see iqm_async.batch)
 
-    def run_batch(
-        self,
-        circuits: Sequence[QuantumCircuit],
-        *,
-        shots: int = DEFAULT_SHOTS,
-        circuits_per_job: int | None = None,
-        max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
-        timeout_seconds: float | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        progress: bool | None = None,
-        on_complete: Callable[[Outcome], object] | None = None,
-        qubit_names: Sequence[str] | None = None,
-        use_timeslot: bool = False,
-        tags: str | Sequence[str] | None = None,
-        calibration_set_id: str | None = None,
-        qubit_mapping: Mapping[str, str] | None = None,
-        max_circuit_duration_over_t2: float | None = None,
-        heralding_mode: HeraldingMode | None = None,
-        move_gate_validation: MoveGateValidation | None = None,
-        move_gate_frame_tracking: MoveGateFrameTracking | None = None,
-        active_reset_cycles: int | None = None,
-        dd_mode: DDMode | None = None,
-        dd_strategy: Mapping[str, Any] | None = None,
-    ) -> Batch:
-        """Fan many circuits out as jobs with bounded concurrency; see :class:`iqm_async.batch.Batch`.
-
-        The arguments are those of :meth:`iqm_async.batch.Batch.start`, which documents each one.
-        """
-        from .batch import Batch
-
-        return Batch.start(
-            self,
-            circuits,
-            shots=shots,
-            circuits_per_job=circuits_per_job,
-            max_in_flight=max_in_flight,
-            timeout_seconds=timeout_seconds,
-            journal=journal,
-            progress=progress,
-            on_complete=on_complete,
-            qubit_names=qubit_names,
-            use_timeslot=use_timeslot,
-            tags=tags,
-            calibration_set_id=calibration_set_id,
-            qubit_mapping=qubit_mapping,
-            max_circuit_duration_over_t2=max_circuit_duration_over_t2,
-            heralding_mode=heralding_mode,
-            move_gate_validation=move_gate_validation,
-            move_gate_frame_tracking=move_gate_frame_tracking,
-            active_reset_cycles=active_reset_cycles,
-            dd_mode=dd_mode,
-            dd_strategy=dd_strategy,
-        )
-
-    def resume_batch(
-        self,
-        journal: str | os.PathLike[str],
-        *,
-        circuits: Sequence[QuantumCircuit] | None = None,
-        max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
-        timeout_seconds: float | None = None,
-        progress: bool | None = None,
-        on_complete: Callable[[Outcome], object] | None = None,
-    ) -> Batch:
-        """Re-attach to the jobs recorded in a batch journal without submitting anything again.
-
-        The arguments are those of :meth:`iqm_async.batch.Batch.resume`, which documents each one.
-        """
-        from .batch import Batch
-
-        return Batch.resume(
-            self,
-            journal,
-            circuits=circuits,
-            max_in_flight=max_in_flight,
-            timeout_seconds=timeout_seconds,
-            progress=progress,
-            on_complete=on_complete,
-        )
+    # Functions of iqm_async.batch.api bound as methods: one explicit signature each (typed, shown by help()).
+    run_batch = _run_batch
+    resume_batch = _resume_batch
 
     # ---------------------------------------------------------------- the job ledger (see iqm_async.ledger)
 
@@ -625,13 +550,21 @@ def _suggest(unknown: Iterable[str], known: Iterable[str]) -> str:
 
 
 class PreparedJob:
-    """A validated job definition with the circuits' register layouts (and the job's tags), ready to send."""
+    """A validated job definition with the circuits' register layouts (and the job's tags), ready to send.
 
-    __slots__ = ("definition", "registers", "tags")
+    ``body``, when given, is the definition already encoded as JSON (what a batch's preparation produces).
+    """
+
+    __slots__ = ("body", "definition", "registers", "tags")
 
     def __init__(
-        self, definition: CircuitJobDefinition, registers: list[list[tuple[str, int]]], tags: tuple[str, ...] = ()
+        self,
+        definition: CircuitJobDefinition,
+        registers: list[list[tuple[str, int]]],
+        tags: tuple[str, ...] = (),
+        body: bytes | None = None,
     ):
         self.definition = definition
         self.registers = registers
         self.tags = tags
+        self.body = body

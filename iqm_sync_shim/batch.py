@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from qiskit import QuantumCircuit
+
 from iqm_async._config import DEFAULT_BATCH_POLICY
 from iqm_async.batch import Batch, BatchCounts, Outcome, assemble_results
 from iqm_async.errors import OperationTimeoutError
@@ -39,10 +41,14 @@ from ._errors import translate_job_error
 from ._runner import WAIT_SLICE, PortalRunner, get_runner
 
 if TYPE_CHECKING:
-    from qiskit import QuantumCircuit
+    from concurrent.futures import Executor
+
+    from qiskit.providers import BackendV2
     from qiskit.result import Result
+    from qiskit.transpiler import Target
 
     from iqm_async import AsyncIQMClient
+    from iqm_async.batch.api import ParameterValues
     from iqm_async.models import DDMode, HeraldingMode, MoveGateFrameTracking, MoveGateValidation
     from iqm_async.results import CircuitResult
 
@@ -86,7 +92,10 @@ class _Shared:
 
 
 async def _drive(
-    client: AsyncIQMClient, circuits: Sequence[QuantumCircuit], kwargs: dict[str, Any], shared: _Shared
+    client: AsyncIQMClient,
+    circuits: Sequence[QuantumCircuit] | QuantumCircuit,
+    kwargs: dict[str, Any],
+    shared: _Shared,
 ) -> None:
     """Run the batch on the portal loop and publish every outcome (runs as one portal task)."""
     error: BaseException | None = None
@@ -105,9 +114,15 @@ async def _drive(
 
 def run_batch(
     backend: IQMBackend,
-    circuits: Sequence[QuantumCircuit],
+    circuits: Sequence[QuantumCircuit] | QuantumCircuit,
     *,
     shots: int | None = None,
+    parameter_values: ParameterValues | None = None,
+    transpile: bool | Target | BackendV2 | None = None,
+    optimization_level: int | None = None,
+    seed_transpiler: int | None = None,
+    executor: Executor | Literal["auto"] | None = "auto",
+    stream: bool | None = None,
     circuits_per_job: int | None = None,
     max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
     timeout_seconds: float | None = None,
@@ -132,6 +147,7 @@ def run_batch(
     Takes the arguments of :meth:`iqm_async.AsyncIQMClient.run_batch` (documented on
     :meth:`iqm_async.batch.Batch.start`). ``shots`` defaults to ``backend.options.shots``; the circuits
     are sent with the backend's calibration set and qubit names, as :meth:`IQMBackend.run` sends them.
+    ``transpile=True`` transpiles for this backend (``transpile=backend`` is the same).
 
     Raises:
         CircuitValidationError: a circuit is not transpiled for the backend (nothing was sent).
@@ -139,6 +155,12 @@ def run_batch(
     """
     kwargs: dict[str, Any] = {
         "shots": backend.options.shots if shots is None else shots,
+        "parameter_values": parameter_values,
+        "transpile": backend if transpile is True else transpile,
+        "optimization_level": optimization_level,
+        "seed_transpiler": seed_transpiler,
+        "executor": executor,
+        "stream": stream,
         "circuits_per_job": circuits_per_job,
         "max_in_flight": max_in_flight,
         "timeout_seconds": timeout_seconds,
@@ -160,7 +182,8 @@ def run_batch(
     client = backend.async_client
     runner = get_runner()
     shared = _Shared()
-    future = runner.submit(_drive, client, list(circuits), kwargs, shared)
+    items = circuits if isinstance(circuits, QuantumCircuit) else list(circuits)
+    future = runner.submit(_drive, client, items, kwargs, shared)
     sync = SyncBatch(runner, future, shared, on_complete)
     sync._wait_until(lambda: shared.ready or shared.finished, None)
     if not shared.ready:

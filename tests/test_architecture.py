@@ -91,14 +91,20 @@ def test_only_the_transport_touches_httpx_at_runtime() -> None:
 THREAD_STARTERS = {"Thread", "ThreadPoolExecutor", "ProcessPoolExecutor", "start_new_thread", "run_in_executor"}
 
 
+# The one exception: a large batch's CPU stage (transpiling, conversion) goes to a process pool it owns
+# (executor="auto"); executor=None keeps every batch on the event loop.
+POOL_OWNERS = {"sweeps/pipeline.py": {"ProcessPoolExecutor"}}
+
+
 def test_the_client_path_starts_no_threads() -> None:
     offenders = []
     for p in CORE.rglob("*.py"):
         if "server" in p.parts:
             continue  # the server is an application and may use a worker thread
+        allowed = POOL_OWNERS.get(str(p.relative_to(CORE)), set())
         for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
             name = getattr(node, "attr", None) or getattr(node, "id", None)
-            if isinstance(node, (ast.Attribute, ast.Name)) and name in THREAD_STARTERS | {"to_thread"}:
+            if isinstance(node, (ast.Attribute, ast.Name)) and name in (THREAD_STARTERS | {"to_thread"}) - allowed:
                 offenders.append(f"{p.relative_to(CORE)}:{node.lineno} {name}")
     assert offenders == []
 

@@ -21,9 +21,10 @@ the public API). Its rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -42,16 +43,18 @@ from ..errors import (
     ServerUnreachableError,
     SubmissionUnknownError,
 )
-from .plan import Group
+from .plan import Group, prepared_job
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from .._scheduler import PollScheduler, Sink
     from ..client import AsyncIQMClient
     from ..job import AsyncJob
-    from ..models import JobData
+    from ..models import JobData, JobParameters
     from ..results import CircuitResult
+    from ..sweeps import Pipeline
 
 __all__ = ["BatchWorkers", "POLL_WORKERS", "READ_RESERVE_FRACTION", "SUBMIT_CONCURRENCY"]
 
@@ -91,6 +94,10 @@ class BatchWorkers:
     _probing: bool
     _journal_failure: JournalError | None
     _unrecorded: list[str]
+    _feed: Pipeline | None
+    _parameters: JobParameters | None
+    _tags: tuple[str, ...]
+    preparation_error: Exception | None
     job_ids: list[str]
 
     # Implemented by Batch:
@@ -119,22 +126,81 @@ class BatchWorkers:
                     for _ in range(POLL_WORKERS):
                         tg.start_soon(self._poll_worker)
                     self._start_groups()
-                    pending = iter(self._pending)
+                    # Groups reach the submitters through a stream with no buffer: a streamed plan prepares
+                    # only as far ahead as its pipeline's window and the submitters waiting for a slot.
+                    send, receive = anyio.create_memory_object_stream[Group](0)
                     with anyio.CancelScope() as submitting:
                         self._submit_scope = submitting
                         async with anyio.create_task_group() as submitters:
-                            for _ in range(min(SUBMIT_CONCURRENCY, len(self._pending))):
-                                submitters.start_soon(self._submitter, pending)
+                            submitters.start_soon(self._produce, send)
+                            for _ in range(SUBMIT_CONCURRENCY):
+                                submitters.start_soon(self._submitter, receive.clone())
+                            receive.close()
                     self._submit_scope = None
                     # Only cancel() stops the submitters early: what they did not send, it never will.
-                    for group in self._pending:
+                    for group in list(self._groups):
                         if group.job is None:
                             self._finish(group, error=self._not_submitted("cancelled"))
+                    self._settle_unprepared(lambda: self._not_submitted("cancelled"))
             if deadline.cancelled_caught:
-                for group in self._groups:
+                for group in list(self._groups):
                     self._finish(group, error=self._timeout_error(group))
+                self._settle_unprepared(lambda: self._not_submitted("timeout"))
         finally:
             self._scheduler.close_sink(self._sink)
+            if self._feed is not None:
+                self._feed.close()
+
+    async def _produce(self, send: MemoryObjectSendStream[Group]) -> None:
+        """Hand the submitters every group to submit: the planned ones, then each streamed one once prepared."""
+        async with send:
+            for group in self._pending:
+                await send.send(group)
+            feed = self._feed
+            if feed is None:
+                return
+            try:
+                async with contextlib.aclosing(feed.parts()) as chunks:
+                    async for parts in chunks:
+                        for part in parts:
+                            group = Group(len(self._groups), part.start, part.stop)
+                            assert self._parameters is not None
+                            group.prepared = prepared_job(part, self._parameters, self._tags)
+                            self._groups.append(group)
+                            await send.send(group)
+            except Exception as exc:  # a circuit that cannot be transpiled or run, or a broken executor
+                self._preparation_failed(exc)
+            finally:
+                feed.close()
+
+    def _preparation_failed(self, error: Exception) -> None:
+        """Fail the items of a streamed chunk that could not be prepared; later ones are not sent, sent jobs go on."""
+        feed = self._feed
+        assert feed is not None
+        logger.error("batch: %s; no further jobs are submitted, the %d already sent go on", error, len(self.job_ids))
+        self.preparation_error = error
+        remaining = feed.remaining()
+        feed.produced = len(feed.ranges)
+        for n, (start, stop) in enumerate(remaining):
+            group = Group(len(self._groups), start, stop)
+            self._groups.append(group)
+            if n == 0:
+                self._finish(group, error=error)
+            else:
+                message = f"Not submitted: an earlier circuit of the batch could not be prepared ({error})"
+                self._finish(group, error=NotSubmittedError(message, reason="preparation_failed"))
+
+    def _settle_unprepared(self, error: Callable[[], Exception]) -> None:
+        """Give the items of a streamed plan that were never prepared their outcome (cancel, deadline)."""
+        feed = self._feed
+        if feed is None:
+            return
+        remaining = feed.remaining()
+        feed.produced = len(feed.ranges)
+        for start, stop in remaining:
+            group = Group(len(self._groups), start, stop)
+            self._groups.append(group)
+            self._finish(group, error=error())
 
     def _start_groups(self) -> None:
         """Track re-attached jobs, settle groups the journal already decided, queue the rest for submit."""
@@ -174,19 +240,24 @@ class BatchWorkers:
 
     # -------------------------------------------------------------- submitting
 
-    async def _submitter(self, pending: Iterator[Group]) -> None:
-        """Submit groups one after another (several submitters share the iterator)."""
-        for group in pending:
-            if self._cancelling or self._journal_failure is not None:
-                return
-            await self._in_flight.acquire_on_behalf_of(group)
-            group.borrowed = True
-            try:
-                await self._submit(group)
-            except JournalError:
-                return  # the batch is stopping (see _journal_failed)
-            except Exception as exc:  # the group's outcome; never its siblings' problem
-                self._finish(group, error=exc)
+    async def _submitter(self, pending: MemoryObjectReceiveStream[Group]) -> None:
+        """Submit groups one after another (several submitters share the stream)."""
+        async with pending:
+            async for group in pending:
+                if self._cancelling or self._journal_failure is not None:
+                    return
+                await self._submit_one(group)
+
+    async def _submit_one(self, group: Group) -> None:
+        """Take an in-flight slot for one group and submit it; its failure is its own outcome."""
+        await self._in_flight.acquire_on_behalf_of(group)
+        group.borrowed = True
+        try:
+            await self._submit(group)
+        except JournalError:
+            return  # the batch is stopping (see _journal_failed)
+        except Exception as exc:  # the group's outcome; never its siblings' problem
+            self._finish(group, error=exc)
 
     async def _submit(self, group: Group) -> None:
         """Send one group's job, pausing through outages; journal and track its id before anything else."""
