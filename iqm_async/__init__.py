@@ -62,6 +62,7 @@ from .errors import (
 )
 from .job import AsyncJob
 from .models import JobData
+from .primitives import EstimatorV2, SamplerV2
 from .result_files import load_results, save_results
 from .results import CircuitResult
 
@@ -88,6 +89,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "DataSizeError",
+    "EstimatorV2",
     "ForbiddenError",
     "GatewayTimeoutError",
     "IQMError",
@@ -110,6 +112,7 @@ __all__ = [
     "RateLimitPolicy",
     "RequestTimeoutError",
     "RetryPolicy",
+    "SamplerV2",
     "ServerError",
     "SubmissionUnknownError",
     "SystemUnavailableError",

@@ -56,6 +56,7 @@ from ._errors import JobFailedError, JobTimeoutError, MetricsNotAvailableError
 from ._runner import PortalThreadError, RunnerClosedError
 from .backend import IQMBackend, MoveGate
 from .job import IQMJob
+from .primitives import EstimatorV2, IQMPrimitiveJob, SamplerV2
 from .provider import IQMProvider
 from .transpile import (
     ExistingMoveHandlingOptions,
@@ -74,6 +75,9 @@ GatewayTimeoutError = OperationTimeoutError
 """IQM's ``GatewayTimeoutError`` is its alias of ``OperationTimeoutError`` (every timeout); so is ours here."""
 
 __all__ = [
+    "EstimatorV2",
+    "IQMPrimitiveJob",
+    "SamplerV2",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",
