@@ -28,7 +28,16 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from .inputs import SweepInput
-from .stage import ChunkTask, Part, Run, StageSettings, TemplateTask, build_template, prepare_chunk
+from .stage import (
+    ChunkTask,
+    Part,
+    Run,
+    StageSettings,
+    TemplateTask,
+    build_template,
+    circuit_from_canonical,
+    prepare_chunk,
+)
 from .template import WireTemplate
 
 __all__ = [
@@ -45,11 +54,20 @@ T = TypeVar("T")
 ExecutorChoice = concurrent.futures.Executor | Literal["auto"] | None
 """``run_batch``'s ``executor=``: an executor, ``"auto"`` (the default) or ``None`` (inline, no process)."""
 
-POOL_MIN_TRANSPILES = 150
-"""Circuits to transpile from which ``"auto"`` uses a process pool (measured by ``benchmarks/sweeps.py``)."""
+POOL_MIN_TRANSPILES = 1000
+"""Circuits to transpile from which ``"auto"`` uses a process pool.
+
+Measured with ``benchmarks/sweeps.py`` on 2 cores: a pool's start-up (a forkserver importing Qiskit, then
+its workers) costs about what transpiling 500 to 800 small circuits does, and the event loop's own share
+(sending circuits out, taking wire circuits back) stays; from about a thousand circuits the pool wins.
+"""
 
 POOL_MIN_CONVERSIONS = 20_000
-"""Circuits to convert without transpiling from which ``"auto"`` uses a process pool."""
+"""Circuits to convert without transpiling from which ``"auto"`` uses a process pool.
+
+Conversion alone is cheap (tenths of a millisecond for small circuits), about what sending a circuit to a
+worker and its wire form back costs, so only very large batches gain.
+"""
 
 
 async def await_future(future: concurrent.futures.Future[T]) -> T:
@@ -195,9 +213,12 @@ class Pipeline:
             while self.produced < len(self.ranges):
                 while queued < len(self.ranges) and len(pending) < self.window:
                     start, stop = self.ranges[queued]
-                    pending.append(submit(prepare_chunk, self._task(start, stop)))
+                    pending.append(submit(prepare_chunk, self._task(start, stop).ship()))
                     queued += 1
                 parts = await await_future(pending.popleft())
+                for part in parts:
+                    if not part.circuits:
+                        part.circuits = tuple(circuit_from_canonical(e) for e in part.encoded)
                 self.produced += 1
                 yield parts
         finally:

@@ -18,7 +18,7 @@ import numpy as np
 from qiskit.circuit import QuantumCircuit  # type: ignore[import-untyped, unused-ignore]
 
 from ..errors import CircuitTranspilationError, CircuitValidationError, IQMError
-from ..models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, JobParameters
+from ..models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction, JobParameters
 from ..qiskit_convert import circuit_to_wire, registers_of
 from ..validation import validate_job
 from .template import WireTemplate, canonical_circuit_json
@@ -31,6 +31,7 @@ __all__ = [
     "TemplateTask",
     "TranspileSpec",
     "build_template",
+    "circuit_from_canonical",
     "prepare_chunk",
 ]
 
@@ -104,11 +105,32 @@ class Run:
 
 @dataclass
 class ChunkTask:
-    """One job's worth of items (flat indices ``start`` onwards), as runs of input circuits."""
+    """One job's worth of items (flat indices ``start`` onwards), as runs of input circuits.
+
+    A task sent to another process is *shipped*: its whole circuits travel as one QPY blob (several times
+    cheaper to write and read than pickled circuits) and its parts come back as canonical JSON only
+    (:func:`circuit_from_canonical` rebuilds the wire circuits, far cheaper than unpickling them).
+    """
 
     start: int
     runs: list[Run]
     settings: StageSettings
+    qpy: bytes | None = None
+
+    def ship(self) -> ChunkTask:
+        """Return this task ready for another process (circuits as QPY, when QPY can write them)."""
+        import io
+
+        from qiskit import qpy  # type: ignore[import-untyped, unused-ignore]
+
+        whole = [run for run in self.runs if run.circuit is not None]
+        buffer = io.BytesIO()
+        try:
+            qpy.dump([run.circuit for run in whole], buffer)
+        except Exception:  # metadata QPY cannot write, or a custom instruction: pickle them as they are
+            return ChunkTask(self.start, self.runs, self.settings, None)
+        runs = [Run(r.source, r.first_point, None, r.template, r.values, r.registers) for r in self.runs]
+        return ChunkTask(self.start, runs, self.settings, buffer.getvalue())
 
 
 @dataclass
@@ -186,6 +208,17 @@ def prepare_chunk(task: ChunkTask) -> list[Part]:
         CircuitValidationError: an item cannot run as it is (the message names its index).
     """
     settings = task.settings
+    blob = task.qpy
+    shipped = blob is not None
+    if blob is not None:
+        import io
+
+        from qiskit import qpy
+
+        loaded = iter(qpy.load(io.BytesIO(blob)))
+        for run in task.runs:
+            if run.template is None:
+                run.circuit = next(loaded)
     circuits: list[Circuit] = []
     encoded: list[bytes] = []
     registers: list[list[tuple[str, int]]] = []
@@ -217,7 +250,20 @@ def prepare_chunk(task: ChunkTask) -> list[Part]:
         encoded.append(canonical_circuit_json(wire))
         registers.append(registers_of(circuit))
         index += 1
-    return _cut(task.start, circuits, encoded, registers, settings.max_body_bytes)
+    parts = _cut(task.start, circuits, encoded, registers, settings.max_body_bytes)
+    if shipped:
+        for part in parts:
+            part.circuits = ()  # rebuilt from ``encoded`` by the receiver
+    return parts
+
+
+def circuit_from_canonical(encoded: bytes) -> Circuit:
+    """Rebuild a wire circuit from the canonical JSON this module wrote (trusted: no validation again)."""
+    data = json.loads(encoded)
+    instructions = tuple(
+        Instruction(i["name"], tuple(i["locus"]), i["args"], i["implementation"]) for i in data["instructions"]
+    )
+    return Circuit(data["name"], instructions, data["metadata"])
 
 
 def _cut(
