@@ -227,6 +227,19 @@ class SyncBatch:
         batch = self._shared.batch
         return [] if batch is None else list(batch.job_ids)
 
+    def locate(self, index: int) -> tuple[int, tuple[int, ...]]:
+        """Return ``(input circuit, point)`` of item ``index`` (see :meth:`iqm_async.batch.Batch.locate`)."""
+        batch = self._shared.batch
+        if batch is None:
+            raise RuntimeError("The batch has not started.")
+        return batch.locate(index)
+
+    @property
+    def preparation_error(self) -> Exception | None:
+        """Why a streamed batch stopped preparing, if it did (see ``run_batch``'s ``stream``)."""
+        batch = self._shared.batch
+        return None if batch is None else batch.preparation_error
+
     @property
     def counts(self) -> BatchCounts:
         """Live progress counters (a snapshot)."""

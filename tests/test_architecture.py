@@ -57,6 +57,7 @@ QISKIT_FREE = [
     "_forecast",
     "_outage",
     "batch/__init__",
+    "batch/api",
     "batch/outcomes",
     "batch/plan",
     "batch/progress",

@@ -64,7 +64,7 @@ def run_batch(
     dd_mode: DDMode | None = None,
     dd_strategy: Mapping[str, Any] | None = None,
 ) -> Batch:
-    """Describe a batch of circuits; it runs when entered (``async with``) or awaited (:meth:`results`).
+    """Describe a batch of circuits; it runs when entered (``async with``) or awaited (:meth:`Batch.results`).
 
     Args:
         client: the open client whose transport, budget and scheduler the batch uses.

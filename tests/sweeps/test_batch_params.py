@@ -107,3 +107,18 @@ def test_facade_run_batch_tags_reach_the_ledger(server, tmp_path: Path, monkeypa
         entries = provider.jobs(tags="fac")
         assert sorted(e.job_id for e in entries) == sorted(sweep.job_ids)
         assert len({e.batch_id for e in entries}) == 1 and entries[0].batch_id is not None
+
+
+def test_facade_run_batch_sweeps_with_the_backend_as_transpile_target(server) -> None:
+    from qiskit.circuit import Parameter
+
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1, name="sweep")
+    qc.rx(theta, 0)  # not native: transpile=True transpiles for the backend
+    qc.measure_all()
+    with IQMProvider(server.url, **FAST) as provider:
+        backend = provider.get_backend()
+        sweep = backend.run_batch(qc, parameter_values=[[0.0], [math.pi]], transpile=True, shots=20, progress=False)
+        results = sweep.results()
+        assert [r.counts for r in results] == [{"0": 20}, {"1": 20}]
+        assert sweep.locate(1) == (0, (1,)) and sweep.preparation_error is None
