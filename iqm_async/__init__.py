@@ -22,8 +22,10 @@ from ._config import (
     RateLimitPolicy,
     RetryPolicy,
 )
+from ._logging import configure_from_env as _configure_logging
 from ._version import __version__
 from .batch import Batch, Outcome
+from .calibration import CalibrationMetrics
 from .client import AsyncIQMClient, PreparedJob
 from .errors import (
     APIStatusError,
@@ -66,6 +68,8 @@ from .primitives import EstimatorV2, SamplerV2
 from .result_files import load_results, save_results
 from .results import CircuitResult
 
+_configure_logging()  # IQM_ASYNC_LOG_LEVEL, read once here (see iqm_async._logging)
+
 __all__ = [
     "DEFAULT_POLL_POLICY",
     "DEFAULT_RATE_LIMIT_POLICY",
@@ -81,6 +85,7 @@ __all__ = [
     "Batch",
     "BatchError",
     "BatchPolicy",
+    "CalibrationMetrics",
     "CircuitResult",
     "CircuitExecutionError",
     "CircuitTranspilationError",

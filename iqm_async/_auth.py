@@ -10,6 +10,7 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,7 +27,7 @@ TOKEN_REFRESH_MARGIN = 60.0
 TOKEN_REREAD_DELAY = 2.0
 """Seconds before a tokens file that could not be read is tried again while the held token is still valid."""
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.auth")
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -95,13 +96,13 @@ def resolve_url(url: str | None, env: Mapping[str, str] | None = None) -> str:
     if parts.query or parts.fragment:
         raise ClientConfigurationError(f"The server URL must not have a query or fragment, got {raw!r}.")
     path = parts.path.rstrip("/")
+    if host.startswith("cocos."):
+        raise ClientConfigurationError(_cocos_hint(raw, host, path))
     if path:
         raise ClientConfigurationError(
             f"The server URL must be a root URL with no path, got {raw!r}. The quantum computer is chosen with "
             f"quantum_computer=... (or IQM_QUANTUM_COMPUTER), not in the URL; try {parts.scheme}://{parts.netloc}."
         )
-    if host.startswith("cocos."):
-        raise ClientConfigurationError(f"{raw!r} is a legacy Cocos URL; this client speaks only the IQM Server API.")
     if parts.scheme == "http" and not _is_loopback(host):
         raise ClientConfigurationError(
             f"Plain http is allowed only on loopback (localhost, 127.0.0.1, [::1]); use https:// for {host}."
@@ -110,12 +111,35 @@ def resolve_url(url: str | None, env: Mapping[str, str] | None = None) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _cocos_hint(raw: str, host: str, path: str) -> str:
+    """Say, for a legacy Cocos URL, the root URL and quantum computer to use instead, in one step.
+
+    ``https://cocos.resonance.meetiqm.com/garnet`` was IQM Resonance's old per-machine URL; the IQM Server
+    API serves every machine from ``https://resonance.iqm.tech`` and names the machine separately. For
+    another ``cocos.`` host (an on-premises installation), the host without ``cocos.`` is suggested.
+    """
+    root = "https://resonance.iqm.tech" if host.endswith("meetiqm.com") else f"https://{host.removeprefix('cocos.')}"
+    name = path.rsplit("/", 1)[-1] if path else ""
+    qc = f', quantum_computer="{name}"' if name else ""
+    return (
+        f"{raw!r} is a legacy Cocos URL; this client speaks the IQM Server API. Use "
+        f'IQMProvider("{root}"{qc}) (or AsyncIQMClient("{root}"{qc}); or IQM_SERVER_URL={root}'
+        + (f" and IQM_QUANTUM_COMPUTER={name}" if name else "")
+        + ")."
+    )
+
+
 def _is_loopback(host: str) -> bool:
     if host in LOOPBACK_HOSTS:
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
+        pass
+    try:
+        # Shorthand IPv4 forms the OS accepts and connects to as written ("127.1", "127.0.1").
+        return ipaddress.ip_address(socket.inet_ntoa(socket.inet_aton(host))).is_loopback
+    except OSError:
         return False
 
 
@@ -191,8 +215,8 @@ class TokenProvider:
         return self._static is not None or self._file is not None
 
     def __repr__(self) -> str:
-        source = "token" if self._static else ("tokens_file" if self._file else "none")
-        return f"TokenProvider(source={source})"
+        # getattr: a traceback rendered with locals may show a provider whose constructor failed half-way.
+        return f"TokenProvider(source={getattr(self, 'source', 'unbuilt')})"
 
     def get(self) -> Secret | None:
         """Return the token to send now, re-reading a tokens file when the cached token nearly expired.

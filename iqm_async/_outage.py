@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from .errors import APIStatusError, MalformedResponseError, TLSVerificationError, TransportError
+from ._logging import fields
+from .errors import APIStatusError, IQMError, MalformedResponseError, TLSVerificationError, TransportError
 
-__all__ = ["OUTAGE_BASE_DELAY", "OUTAGE_MAX_DELAY", "Outage", "is_outage"]
+__all__ = ["OUTAGE_BASE_DELAY", "OUTAGE_MAX_DELAY", "Outage", "is_outage", "ride_out"]
+
+T = TypeVar("T")
 
 OUTAGE_STATUSES = frozenset({408, 429, 502, 503, 504})
 """HTTP statuses that say the server (or a proxy before it) cannot answer now, not that the request is wrong."""
@@ -70,9 +74,12 @@ class Outage:
         clock: monotonic clock (the client's, so tests can inject it).
         logger: where the two WARNING lines go.
         rand: random source for the jitter.
+        job_id: the job waited for, put on the log records (a batch's id comes from its task).
     """
 
-    __slots__ = ("_clock", "_logger", "_rand", "_url", "_what", "failures", "last_error", "malformed", "started")
+    __slots__ = (
+        "_clock", "_job_id", "_logger", "_rand", "_url", "_what", "failures", "last_error", "malformed", "started"
+    )
 
     def __init__(
         self,
@@ -82,7 +89,9 @@ class Outage:
         clock: Callable[[], float],
         logger: logging.Logger,
         rand: Callable[[], float] = random.random,
+        job_id: str | None = None,
     ):
+        self._job_id = job_id
         self._what = what
         self._url = url
         self._clock = clock
@@ -112,6 +121,7 @@ class Outage:
                 self._what,
                 self._url,
                 _describe(error),
+                extra=fields(job_id=self._job_id),
             )
         self.failures += 1
         self.last_error = error
@@ -131,6 +141,7 @@ class Outage:
             self._url,
             lasted,
             self.failures,
+            extra=fields(job_id=self._job_id, elapsed=lasted),
         )
         self.started = None
         self.failures = 0
@@ -145,3 +156,24 @@ class Outage:
             f" The server {self._url} could not be reached for the last {lasted:.0f} seconds "
             f"(last error: {_describe(self.last_error)})."
         )
+
+
+async def ride_out(
+    request: Callable[[], Awaitable[T]], outage: Outage, sleep: Callable[[float], Awaitable[None]]
+) -> T:
+    """Call ``request`` until it returns or fails with something that is not an outage (the caller bounds the time).
+
+    Failures that :func:`is_outage` accepts are noted on ``outage`` and followed by its pause; any other
+    error ends the outage (the server answered) and propagates.
+    """
+    while True:
+        try:
+            value = await request()
+        except IQMError as exc:
+            if not is_outage(exc, outage.malformed):
+                outage.recovered()
+                raise
+            await sleep(outage.failed(exc))
+            continue
+        outage.recovered()
+        return value

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
+from . import telemetry
 from ._auth import TokenProvider
 from ._config import DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY_POLICY, RateLimitPolicy, RetryPolicy
 from ._ratelimit import RequestBudget
@@ -45,7 +46,7 @@ from .errors import (
 
 __all__ = ["Transport", "request_timeout_from_env"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.http")
 T = TypeVar("T")
 
 API_PREFIX = "/api/v1"
@@ -172,9 +173,11 @@ class Transport:
         )
         self.requests_sent = 0
         self.rate_limited = 0
+        self.quantum_computer: str | None = None
+        """The alias of the client's quantum computer once chosen (for telemetry)."""
 
     def __repr__(self) -> str:
-        return f"Transport({self.root_url!r})"
+        return f"Transport({getattr(self, 'root_url', None)!r})"
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -223,22 +226,34 @@ class Transport:
         if body is not None and kind == "submit":
             cost += 100 * (len(body) // (10 * 1024 * 1024))
         started = self._clock()
+
+        async def log_retry(state: Any) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            delay = state.next_action.sleep if state.next_action is not None else None
+            telemetry.retried(method, path, attempt=state.attempt_number, job_id=job_id, error=exc, delay=delay,
+                              elapsed=self._clock() - started)
+
         retrying = make_retrying(
             kind,
             self._retry,
             sleep=self._sleep,
-            before_sleep=self._log_retry,
+            before_sleep=log_retry,
             give_up=lambda _: not self.reached and self._clock() - started >= FIRST_CONTACT_SECONDS,
         )
         try:
             async for attempt in retrying:
                 with attempt:
                     charge = await self.budget.acquire(cost)
-                    try:
-                        response = await self._send(method, path, body, params, job_id)
-                    finally:
-                        self.budget.settle(charge)
-                    return parse(response)
+                    # One span (and DEBUG record) per attempt, from send to parsed reply, budget wait excluded.
+                    with telemetry.http_request(
+                        method, path, attempt=attempt.retry_state.attempt_number, job_id=job_id,
+                        quantum_computer=self.quantum_computer, server=self._http.base_url.host, clock=self._clock,
+                    ) as op:
+                        try:
+                            response = await self._send(method, path, body, params, job_id, op)
+                        finally:
+                            self.budget.settle(charge)
+                        return parse(response)
         except ServerUnreachableError as exc:
             raise self._unreachable(exc, method, path, started, job_id) from exc
         except (TransportError, ServerError, MalformedResponseError) as exc:
@@ -250,7 +265,13 @@ class Transport:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def _send(
-        self, method: str, path: str, body: bytes | None, params: Mapping[str, str] | None, job_id: str | None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        params: Mapping[str, str] | None,
+        job_id: str | None,
+        op: telemetry.Operation,
     ) -> httpx.Response:
         headers = {"Content-Type": JSON_CONTENT_TYPE} if body is not None else {}
         self.requests_sent += 1
@@ -262,8 +283,8 @@ class Transport:
         _redact(response.request)
         self.reached = True
         self.budget.observe(response.headers.get("RateLimit-Limit"), response.headers.get("RateLimit-Remaining"))
-        logger.debug("%s %s -> %s%s", method, path, response.status_code, f" (job {job_id})" if job_id else "")
         status = response.status_code
+        op.set("http.response.status_code", status)  # logged (DEBUG) with the attempt's other fields on exit
         if 300 <= status < 400:
             location = response.headers.get("Location", "<none>")
             raise InvalidOperationError(
@@ -276,11 +297,25 @@ class Transport:
             error = error_from_response(
                 status, response.content, retry_after=response.headers.get("Retry-After"), job_id=job_id
             )
+            if status == 401:
+                error.hint = self._token_hint()
             if isinstance(error, RateLimitError):
                 self.rate_limited += 1
                 self.budget.block(error.retry_after if error.retry_after is not None else DEFAULT_429_BLOCK)
             raise error
         return response
+
+    def _token_hint(self) -> str:
+        """Say which token source a refused request used (never the token) and how to give another."""
+        source = getattr(self._tokens, "source", "none")
+        if source == "none":
+            return (
+                "No token was sent: set IQM_TOKEN (or IQM_TOKENS_FILE, the path of a tokens file), or pass token=..."
+            )
+        return (
+            f"The token came from {source}; it may be wrong or expired. Give a valid one with IQM_TOKEN or "
+            "IQM_TOKENS_FILE (only one of them), or token=... / tokens_file=..."
+        )
 
     def _transport_error(self, exc: httpx.HTTPError, method: str, path: str) -> TransportError:
         """Map an httpx failure to our error: unreachable (nothing sent), TLS, timeout or dropped connection."""
@@ -330,10 +365,6 @@ class Transport:
             circuit_names=names,
             shots=shots,
         )
-
-    async def _log_retry(self, state: Any) -> None:
-        exc = state.outcome.exception() if state.outcome is not None else None
-        logger.info("retrying after attempt %d failed: %s", state.attempt_number, exc)
 
 
 def _describe(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from . import telemetry
 from ._auth import Secret, TokenProvider, resolve_quantum_computer, resolve_url
 from ._config import (
     DEFAULT_POLL_POLICY,
@@ -37,9 +38,11 @@ from ._config import (
     RetryPolicy,
 )
 from ._forecast import ThroughputHistory
+from ._logging import fields
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
 from .batch.api import resume_batch as _resume_batch
 from .batch.api import run_batch as _run_batch
+from .calibration import CalibrationMetrics, ObservationSet
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
@@ -64,7 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncIQMClient"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.job")
 
 _JOB_OPTIONS = frozenset(JOB_OPTION_NAMES)
 
@@ -160,7 +163,12 @@ class AsyncIQMClient:
         """The job ledger every job of this client is recorded in, or None."""
 
     def __repr__(self) -> str:
-        return f"AsyncIQMClient(url={self.url!r}, quantum_computer={self._qc_name!r}, state={self._state.name.lower()})"
+        # Defaults: a traceback rendered with locals shows a client whose constructor failed half-way.
+        state = getattr(self, "_state", None)
+        return (
+            f"AsyncIQMClient(url={getattr(self, 'url', None)!r}, quantum_computer={getattr(self, '_qc_name', None)!r}, "
+            f"state={'unbuilt' if state is None else state.name.lower()})"
+        )
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -220,6 +228,7 @@ class AsyncIQMClient:
                     f"{self.url} has {len(computers)} quantum computers {aliases}; choose one with "
                     "quantum_computer=... or IQM_QUANTUM_COMPUTER."
                 )
+            self._transport.quantum_computer = self._qc.alias  # named on the spans of its requests
         return self._qc
 
     async def backend_name(self) -> str:
@@ -242,6 +251,29 @@ class AsyncIQMClient:
         )
         self._dqa_cache[dqa.calibration_set_id] = dqa
         return dqa
+
+    async def calibration_set(self, calibration_set_id: str | None = None) -> ObservationSet:
+        """Return the default or a given calibration set as IQM Server serves it (its observations)."""
+        calset = "default" if calibration_set_id is None else _uuid_arg(calibration_set_id, "calibration set id")
+        qc = await self.quantum_computer()
+        return await self.transport.request(
+            "GET", f"/calibration-sets/{qc.alias}/{calset}", parse=lambda r: ObservationSet.from_json(parse_json(r))
+        )
+
+    async def calibration_metrics(self, calibration_set_id: str | None = None) -> CalibrationMetrics:
+        """Return a calibration set's numbers (T1/T2, gate fidelities and durations, readout errors) per component.
+
+        Reads the calibration set and its quality metric set (docs/protocol.md#calibration-sets-and-quality-metrics);
+        for the default set, both are read for the concrete id the first answer names, so they always match.
+        """
+        calibration = await self.calibration_set(calibration_set_id)
+        qc = await self.quantum_computer()
+        metrics = await self.transport.request(
+            "GET",
+            f"/calibration-sets/{qc.alias}/{calibration.observation_set_id}/metrics",
+            parse=lambda r: ObservationSet.from_json(parse_json(r)),
+        )
+        return CalibrationMetrics.from_sets(calibration, metrics, calibration_set_id=calibration.observation_set_id)
 
     async def static_architecture(self) -> StaticQuantumArchitecture:
         """Return the chip layout (E3)."""
@@ -427,8 +459,13 @@ class AsyncIQMClient:
         """Send a prepared job (E4), record it in the ledger (if any) and return its :class:`~iqm_async.AsyncJob`."""
         from .job import AsyncJob
 
-        data = await self.submit_definition(prepared.definition, use_timeslot=use_timeslot, body=prepared.body)
-        logger.info("submitted job %s (%d circuits)", data.id, len(prepared.definition.circuits))
+        definition = prepared.definition
+        qc = await self.quantum_computer()
+        # The span and INFO record of the submit (iqm_async.telemetry), with the job id once known.
+        shots = definition.parameters.shots
+        with telemetry.submitting(qc.alias, len(definition.circuits), shots, clock=self.clock) as op:
+            data = await self.submit_definition(definition, use_timeslot=use_timeslot, body=prepared.body)
+            op.set("iqm.job_id", data.id)
         if self.ledger is not None:
             params = prepared.definition.parameters
             self.ledger.record_submit(
@@ -523,7 +560,7 @@ class AsyncIQMClient:
         if job.status not in KNOWN_STATUSES and (job.id, job.status) not in self._warned_statuses:
             self._warned_statuses.add((job.id, job.status))
             message = f"Job {job.id} has status {job.status!r}, unknown to this client; treating it as not finished."
-            logger.warning(message)
+            logger.warning(message, extra=fields(job_id=job.id, job_status=job.status))
 
 
 def _circuit_list(circuits: object) -> list[Any]:

@@ -203,11 +203,14 @@ class APIStatusError(IQMError):
         self.source = source
         self.body = body
         self.job_id = job_id
+        self.hint = ""
+        """What the user can do about it (e.g. which token was used for a 401), after the server's message."""
 
     def __str__(self) -> str:
         code = f" [{self.error_code}]" if self.error_code else ""
         job = f" (job {self.job_id})" if self.job_id else ""
-        return f"HTTP {self.status_code}{code}: {self.message}{job}"
+        hint = f". {self.hint}" if self.hint else ""
+        return f"HTTP {self.status_code}{code}: {self.message}{job}{hint}"
 
 
 class InvalidOperationError(APIStatusError):
@@ -326,9 +329,7 @@ class JournalError(IQMError, ValueError):
     and ``unrecorded_job_ids`` those of them the journal does not hold.
     """
 
-    def __init__(
-        self, message: str, *, job_ids: Sequence[str] = (), unrecorded_job_ids: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, message: str, *, job_ids: Sequence[str] = (), unrecorded_job_ids: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.job_ids = list(job_ids)
         self.unrecorded_job_ids = list(unrecorded_job_ids)

@@ -16,9 +16,11 @@ import anyio
 from qiskit.providers import JobStatus
 from qiskit.result import Result
 
+from . import telemetry
 from ._config import DEFAULT_RESULT_TIMEOUT, PollPolicy
 from ._forecast import forecast_for
-from ._outage import Outage, is_outage
+from ._logging import fields
+from ._outage import Outage, ride_out
 from .errors import (
     IQMError,
     JobCancelledError,
@@ -30,6 +32,7 @@ from .errors import (
 )
 from .models import CircuitJobDefinition, JobData
 from .polling import poll_until_final
+from .progress import job_progress
 from .qiskit_result import build_result, format_job
 from .results import CircuitResult
 
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncJob", "to_qiskit_status"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.job")
 T = TypeVar("T")
 
 _CANCEL_CONFIRMATIONS = 3
@@ -63,6 +66,11 @@ def _malformed(message: str, job_id: str) -> MalformedResponseError:
     error = MalformedResponseError(message)
     error.job_id = job_id
     return error
+
+
+def _alias(client: AsyncIQMClient) -> str | None:
+    """Return the client's quantum computer alias once chosen, for telemetry (no request)."""
+    return getattr(getattr(client, "_transport", None), "quantum_computer", None)
 
 
 def format_errors(job: JobData) -> str | None:
@@ -121,6 +129,8 @@ class AsyncJob:
             self._data = data
             if self.client.ledger is not None:  # the job ledger writes only when something changed
                 self.client.ledger.note(data)
+            if data.is_final:
+                telemetry.job_ended(self.job_id, data.status, _alias(self.client))
         return self._data
 
     async def refresh_async(self) -> JobData:
@@ -151,6 +161,7 @@ class AsyncJob:
         *,
         on_update: Callable[[JobData], None] | None = None,
         poll: PollPolicy | None = None,
+        progress: bool | None = False,
     ) -> JobData:
         """Wait until the job is final and return its JobData.
 
@@ -158,6 +169,8 @@ class AsyncJob:
             timeout_seconds: how long to wait (default 3 h); ``math.inf`` waits for ever.
             on_update: called with every JobData seen while waiting.
             poll: polling policy for this wait only (default: the client's).
+            progress: show a tqdm line (queue position, then circuits done); ``None``: only on a terminal
+                or in a notebook (see :mod:`iqm_async.progress`).
 
         Raises:
             JobTimeoutError: the job did not finish in time; it is left running on the server.
@@ -170,12 +183,18 @@ class AsyncJob:
 
         def seen(data: JobData) -> None:
             self._note(data)
+            op.seen(data)
+            bar.update(data)
             if on_update is not None:
                 on_update(data)
 
         outage = self._outage()
         try:
-            with anyio.fail_after(None if math.isinf(limit) else limit):
+            with (
+                telemetry.waiting(self.job_id, _alias(self.client), clock=self.client.clock) as op,  # span, records
+                job_progress(self.job_id, progress, self._data) as bar,  # the tqdm line, if wanted
+                anyio.fail_after(None if math.isinf(limit) else limit),
+            ):
                 return await poll_until_final(
                     lambda: self._through_outage(self.refresh_async, outage),
                     policy=poll or self.client.poll_policy,
@@ -191,7 +210,7 @@ class AsyncJob:
     def _outage(self) -> Outage:
         if self._shared_outage is not None:
             return self._shared_outage
-        return Outage(f"job {self.job_id}", self.client.url, clock=self.client.clock, logger=logger)
+        return Outage(f"job {self.job_id}", self.client.url, clock=self.client.clock, logger=logger, job_id=self.job_id)
 
     def share_outage(self, outage: Outage) -> None:
         """Report outages seen by this job's waits to ``outage`` (a batch's), so one warning covers many jobs."""
@@ -224,19 +243,10 @@ class AsyncJob:
         Only an answer about the job ends it: its data, or an error that is not an outage (404 for the
         id, 401/403, a refusal). Transport failures, 429 and 5xx are retried with capped, jittered pauses.
         """
-        while True:
-            try:
-                value = await request()
-            except NotFoundError as exc:
-                outage.recovered()
-                raise self.gone(exc) from None
-            except IQMError as exc:
-                if not is_outage(exc, outage.malformed):
-                    raise
-                await self.client.sleep(outage.failed(exc))
-                continue
-            outage.recovered()
-            return value
+        try:
+            return await ride_out(request, outage, self.client.sleep)
+        except NotFoundError as exc:
+            raise self.gone(exc) from None
 
     async def definition_async(self) -> CircuitJobDefinition:
         """Return the submitted definition (from submit, or fetched once with E6)."""
@@ -244,8 +254,12 @@ class AsyncJob:
             self._definition = await self.client.job_payload(self.job_id)
         return self._definition
 
-    async def circuit_results_async(self, timeout_seconds: float | None = None) -> list[CircuitResult]:
+    async def circuit_results_async(
+        self, timeout_seconds: float | None = None, *, progress: bool | None = False
+    ) -> list[CircuitResult]:
         """Wait for the job and return each circuit's formatted measurements (fetched once, then cached).
+
+        ``progress`` shows a tqdm line while waiting, as for :meth:`wait_async`.
 
         Raises:
             JobFailedError: the job failed; the error carries the server's ``errors``.
@@ -256,7 +270,7 @@ class AsyncJob:
             return self._formatted
         limit = DEFAULT_RESULT_TIMEOUT if timeout_seconds is None else timeout_seconds
         started = self.client.clock()
-        data = await self.wait_async(timeout_seconds)
+        data = await self.wait_async(timeout_seconds, progress=progress)
         if self._lock is None:
             self._lock = anyio.Lock()
         async with self._lock:
@@ -306,10 +320,14 @@ class AsyncJob:
             raise _malformed(f"Job {self.job_id}: {exc}", self.job_id) from None
         return self._formatted
 
-    async def result_async(self, timeout_seconds: float | None = None, *, cancel_after_timeout: bool = False) -> Result:
+    async def result_async(
+        self, timeout_seconds: float | None = None, *, cancel_after_timeout: bool = False, progress: bool | None = None
+    ) -> Result:
         """Wait for the job and return its ``qiskit.result.Result`` (cached after the first call).
 
-        A cancelled job returns ``success=False`` with a warning, as IQM's adapter does.
+        A cancelled job returns ``success=False`` with a warning, as IQM's adapter does. ``progress``: a
+        tqdm line while waiting (queue position, then circuits done); by default only on a terminal or in
+        a notebook, and only once the wait has lasted a second.
 
         Raises:
             JobFailedError: the job failed; the error carries the server's ``errors``.
@@ -318,7 +336,7 @@ class AsyncJob:
         if self._result is not None:
             return self._result
         try:
-            formatted = await self.circuit_results_async(timeout_seconds)
+            formatted = await self.circuit_results_async(timeout_seconds, progress=progress)
         except JobCancelledError:
             warnings.warn(f"Job {self.job_id} was cancelled; the result has no data.", stacklevel=2)
             return await self._build([], success=False)
@@ -368,7 +386,10 @@ class AsyncJob:
             try:
                 data = await self.refresh_async()
             except IQMError as exc:
-                logger.warning("job %s: cancel was accepted, but reading its status failed: %s", self.job_id, exc)
+                logger.warning(
+                    "job %s: cancel was accepted, but reading its status failed: %s", self.job_id, exc,
+                    extra=fields(job_id=self.job_id),
+                )
                 return True
             if data.status != "waiting":
                 # A processing job finishes cancelling shortly; a job that completed or failed first was not cancelled.

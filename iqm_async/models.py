@@ -18,6 +18,20 @@ from typing import Any, Literal, TypeVar
 
 from .errors import MalformedResponseError, ValidationError
 
+
+def parse_uuid(value: object) -> uuid.UUID | None:
+    """Return ``value`` as a UUID, or None if it is not one.
+
+    The error is raised by the caller outside any ``except`` block on purpose: a ``ValueError`` from
+    :class:`uuid.UUID` chained as the context keeps a half-built UUID in its frame, and a traceback
+    rendered with locals (``pytest -l``, error reporters) fails on that object's ``repr``.
+    """
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 __all__ = [
     "ACTIVE_STATUSES",
     "FINAL_STATUSES",
@@ -132,10 +146,10 @@ class _Reader:
         value = self.str_(key, None, optional=optional)
         if value is None:
             return None
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            raise self.fail(key, "a UUID") from None
+        parsed = parse_uuid(value)
+        if parsed is None:
+            raise self.fail(key, "a UUID")
+        return str(parsed)
 
 
 def _short(value: object) -> str:
@@ -446,11 +460,8 @@ class JobParameters:
                 raise error(f"{name} must be one of {list(choices)}, got {value!r}")
         if self.move_gate_frame_tracking == "full" and self.move_gate_validation == "none":
             raise error("move_gate_frame_tracking='full' requires move_gate_validation 'strict' or 'allow_prx'")
-        if self.calibration_set_id is not None:
-            try:
-                uuid.UUID(str(self.calibration_set_id))
-            except ValueError:
-                raise error(f"calibration_set_id must be a UUID, got {self.calibration_set_id!r}") from None
+        if self.calibration_set_id is not None and parse_uuid(self.calibration_set_id) is None:
+            raise error(f"calibration_set_id must be a UUID, got {self.calibration_set_id!r}")
         if self.max_circuit_duration_over_t2 is not None and not (
             isinstance(self.max_circuit_duration_over_t2, (int, float))
             and not isinstance(self.max_circuit_duration_over_t2, bool)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import math
 import numbers
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._config import MAX_SHOTS
 from .errors import CircuitValidationError, ValidationError
-from .models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction, JobParameters
+from .models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture, Instruction, JobParameters, parse_uuid
 
 __all__ = [
     "check_qubit_names",
@@ -244,10 +243,10 @@ def check_uuid(value: object, what: str) -> str:
     Raises:
         ValidationError: ``value`` is not a UUID (nothing is sent).
     """
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise ValidationError(f"{value!r} is not a {what} (a UUID such as 'e3d4c5b6-…'); nothing was sent.") from None
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise ValidationError(f"{value!r} is not a {what} (a UUID such as 'e3d4c5b6-…'); nothing was sent.")
+    return str(parsed)
 
 
 def check_shots(shots: object) -> int:
@@ -473,7 +472,10 @@ def _validate_circuit(
         still = ", ".join(f"{q} in {r}" for r, q in occupied.items())
         raise error(f"{label} ends while a qubit state is still in a resonator ({still}); close every MOVE pair")
     if require_measurements and not measured:
-        raise error(f"{label} has no measurements")
+        raise error(
+            f"{label} has no measurements, so it would return nothing; add them, for example with "
+            "circuit.measure_all() (or circuit.measure(qubits, clbits))"
+        )
     if max_components is not None and len(used) > max_components:
         raise error(f"{label} uses {len(used)} components; at most {max_components} are allowed")
 

@@ -55,6 +55,7 @@ from iqm_async.options import (
 from ._errors import JobFailedError, JobTimeoutError, MetricsNotAvailableError
 from ._runner import PortalThreadError, RunnerClosedError
 from .backend import IQMBackend, MoveGate
+from .fake_backends import IQMErrorProfile, IQMFakeAdonis, IQMFakeAphrodite, IQMFakeApollo, IQMFakeBackend, IQMFakeDeneb
 from .job import IQMJob
 from .primitives import EstimatorV2, IQMPrimitiveJob, SamplerV2
 from .provider import IQMProvider
@@ -93,6 +94,12 @@ __all__ = [
     "GatewayTimeoutError",
     "HeraldingMode",
     "IQMError",
+    "IQMErrorProfile",
+    "IQMFakeAdonis",
+    "IQMFakeAphrodite",
+    "IQMFakeApollo",
+    "IQMFakeBackend",
+    "IQMFakeDeneb",
     "InternalServerError",
     "InternalSystemError",
     "InvalidOperationError",

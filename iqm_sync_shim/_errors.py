@@ -44,7 +44,7 @@ class JobTimeoutError(iqm_async.JobTimeoutError, QiskitJobTimeoutError):  # type
 
 
 class MetricsNotAvailableError(iqm_async.IQMError, NotImplementedError):
-    """``get_backend(use_metrics=True)``: calibration quality metrics are not served yet."""
+    """``get_backend(use_metrics=True)`` against a server that serves no calibration quality metrics."""
 
 
 def translate_job_error(exc: BaseException) -> BaseException:

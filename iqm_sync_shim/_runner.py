@@ -55,6 +55,7 @@ import os
 import queue
 import sys
 import threading
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -232,6 +233,7 @@ class PortalRunner:
             BaseException: whatever ``fn`` raised; on ``KeyboardInterrupt`` (or any other interruption of
                 the wait) the task is cancelled and the exception re-raised.
         """
+        _warn_if_blocking_a_loop()
         return self.wait(self.submit(fn, *args))
 
     def wait(self, future: concurrent.futures.Future[T]) -> T:
@@ -357,6 +359,72 @@ class PortalRunner:
         if thread.is_alive():
             # A task is ignoring cancellation; the thread is a daemon, so it cannot hang exit.
             logger.warning("the iqm_sync_shim event loop did not stop within %.1f s; leaving it", deadline)
+
+
+# ---------------------------------------------------------------------- blocking calls on a loop's thread
+
+_warned_blocking = False
+
+
+def _warn_if_blocking_a_loop() -> None:
+    """Warn once per process when a blocking facade call runs on a thread whose event loop it stalls.
+
+    The call still works (the portal runs it on its own loop), but every other task of the caller's loop
+    waits meanwhile. IPython and Jupyter are left alone: their loop runs cells, and blocking calls in a
+    cell are how notebooks are written.
+    """
+    global _warned_blocking
+    if _warned_blocking or not _thread_runs_a_loop() or _in_ipython():
+        return
+    name, owner, level = _public_caller()
+    if owner is None or not hasattr(owner, f"{name}_async"):
+        return  # nothing better to offer (backend.run() submits and returns; that is how async code uses it)
+    _warned_blocking = True
+    kind = type(owner).__name__
+    var = kind.removeprefix("IQM").lower() or "obj"
+    warnings.warn(
+        f"{kind}.{name}() blocks this thread, which runs an event loop: every other task of that loop stalls "
+        f"until it returns; use `await {var}.{name}_async(...)` instead. (This warning is shown once.)",
+        RuntimeWarning,
+        stacklevel=level,
+    )
+
+
+def _thread_runs_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+        return True
+    except RuntimeError:
+        pass
+    trio = sys.modules.get("trio")
+    return trio is not None and bool(trio.lowlevel.in_trio_run())
+
+
+def _in_ipython() -> bool:
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    return get is not None and get() is not None
+
+
+def _public_caller() -> tuple[str, Any, int]:
+    """Return the outermost public iqm_sync_shim method on the stack, its ``self``, and its caller's stacklevel.
+
+    The stacklevel is counted from :func:`_warn_if_blocking_a_loop`, so the warning points at the user's line.
+    """
+    name, owner, level = "", None, 1
+    frame: Any = sys._getframe(1)  # _warn_if_blocking_a_loop
+    depth = 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.startswith("iqm_sync_shim"):
+            if not frame.f_code.co_name.startswith("_") and "self" in frame.f_locals:
+                name, owner = frame.f_code.co_name, frame.f_locals["self"]
+        else:
+            level = depth
+            break
+        frame = frame.f_back
+        depth += 1
+    return name, owner, level
 
 
 # ---------------------------------------------------------------------- awaiting from a foreign loop

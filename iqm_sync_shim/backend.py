@@ -41,10 +41,12 @@ from qiskit.transpiler import CouplingMap, Target
 import iqm_async
 from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
 from iqm_async._config import DEFAULT_SHOTS
+from iqm_async.calibration import CalibrationMetrics
 from iqm_async.models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture
 from iqm_async.qiskit_convert import circuit_to_wire, with_register_layouts
 from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
 from iqm_async.transpiler import DEFAULT_PLUGIN, IQMTarget, MoveGate, build_target
+from iqm_async.transpiler.calibrated import apply_metrics
 from iqm_async.validation import check_uuid
 
 from ._compat import IQMArchitecture, crystal_coupling_map, take_job_options
@@ -88,6 +90,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         *,
         name: str,
         use_default_calibration_set: bool = True,
+        metrics: CalibrationMetrics | None = None,
         **kwargs: Any,
     ):
         super().__init__(
@@ -102,12 +105,12 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         """The dynamic quantum architecture the target was built from (``calibration_set_id`` a ``UUID``, as IQM's)."""
         self._sync_client: IQMClient | None = None
         self._coupling_map_iqm: CouplingMap | None = None
-        self.metrics: None = None
-        """IQM's calibration quality metrics for the target; not served yet, so always None."""
+        self.metrics: CalibrationMetrics | None = metrics
+        """The calibration set's numbers the target carries (``get_backend(use_metrics=True)``), else None."""
         self._use_default_calibration_set = use_default_calibration_set
         self._qubit_names = dqa_qubit_names(architecture)
         self._qb_to_idx = {name: i for i, name in enumerate(self._qubit_names)}
-        self._target = build_target(architecture, self._qubit_names)
+        self._target = self._with_metrics(build_target(architecture, self._qubit_names))
         self._max_circuits: int | None = None
 
     def __repr__(self) -> str:
@@ -134,11 +137,17 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         """
         if not self.architecture.computational_resonators or "move" not in self.architecture.gates:
             raise ValueError("The backend does not have computational resonators.")
-        return build_target(self.architecture, self._qubit_names, include_resonators=True)
+        return self._with_metrics(build_target(self.architecture, self._qubit_names, include_resonators=True))
 
     def get_real_target(self) -> IQMTarget:
         """Return the target of what the hardware runs: resonators included, no qubit–qubit ``cz`` through them."""
-        return build_target(self.architecture, self._qubit_names, include_resonators=True, include_fictional_czs=False)
+        return self._with_metrics(
+            build_target(self.architecture, self._qubit_names, include_resonators=True, include_fictional_czs=False)
+        )
+
+    def _with_metrics(self, target: IQMTarget) -> IQMTarget:
+        """Return ``target`` with the metrics' errors and durations, when the backend has metrics."""
+        return target if self.metrics is None else apply_metrics(target, self.metrics)
 
     def get_scheduling_stage_plugin(self) -> str:
         """Return the scheduling plugin Qiskit's ``transpile`` uses for this backend (MOVE routing on star chips)."""

@@ -196,11 +196,13 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         )
 
     async def _result_on_loop(
-        self, client: AsyncIQMClient, timeout: float | None, cancel_after_timeout: bool
+        self, client: AsyncIQMClient, timeout: float | None, cancel_after_timeout: bool, progress: bool | None = False
     ) -> Result:
         try:
             await self._load_layouts(client)
-            result = await self._bind(client).result_async(timeout, cancel_after_timeout=cancel_after_timeout)
+            result = await self._bind(client).result_async(
+                timeout, cancel_after_timeout=cancel_after_timeout, progress=progress
+            )
         except iqm_async.JobError as exc:
             raise translate_job_error(exc) from None
         if result.success:
@@ -256,7 +258,9 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
             return cached
         return self._run(self._status_on_loop)
 
-    def result(self, timeout: float | None = None, cancel_after_timeout: bool = False) -> Result:
+    def result(
+        self, timeout: float | None = None, cancel_after_timeout: bool = False, *, progress: bool | None = None
+    ) -> Result:
         """Wait for the job and return its ``qiskit.result.Result`` (fetched once, then cached).
 
         ``get_counts()`` and ``get_memory()`` give IQM's bitstrings (``"0 01"``); ``data.memory`` is stored
@@ -266,6 +270,8 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         Args:
             timeout: seconds to wait; default the job's ``timeout_seconds``, else 3 h.
             cancel_after_timeout: cancel the job on the server when the wait times out.
+            progress: one tqdm line while waiting (queue position, then circuits done); by default only on
+                a terminal or in a notebook, once the wait has lasted a second; ``False`` never.
 
         Raises:
             JobFailedError: the job failed; the error carries the server's messages.
@@ -273,7 +279,7 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
         """
         if self._result is not None:
             return self._result
-        return self._run(self._result_on_loop, self._result_timeout(timeout), cancel_after_timeout)
+        return self._run(self._result_on_loop, self._result_timeout(timeout), cancel_after_timeout, progress)
 
     def cancel(self) -> bool:
         """Ask the server to cancel the job; True if it was cancelled (or is being), False otherwise.
@@ -345,11 +351,15 @@ class IQMJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no typ
             return cached
         return await self._bridge(self._status_on_loop)
 
-    async def result_async(self, timeout: float | None = None, cancel_after_timeout: bool = False) -> Result:
+    async def result_async(
+        self, timeout: float | None = None, cancel_after_timeout: bool = False, *, progress: bool | None = None
+    ) -> Result:
         """Await the job's ``Result`` from any running event loop; same rules and errors as :meth:`result`."""
         if self._result is not None:
             return self._result
-        return await self._bridge(self._result_on_loop, self._result_timeout(timeout), cancel_after_timeout)
+        return await self._bridge(
+            self._result_on_loop, self._result_timeout(timeout), cancel_after_timeout, progress
+        )
 
     async def cancel_async(self) -> bool:
         """Await a cancel of the job from any running event loop; True if it was cancelled (or is being)."""

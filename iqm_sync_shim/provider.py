@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from qiskit.providers import QiskitBackendNotFoundError
 
-from iqm_async import AsyncIQMClient
+from iqm_async import AsyncIQMClient, CalibrationMetrics
 from iqm_async._auth import Secret
-from iqm_async.errors import ClientClosedError
+from iqm_async.errors import ClientClosedError, NotFoundError
 from iqm_async.models import DynamicQuantumArchitecture
 from iqm_async.validation import check_uuid
 
@@ -101,8 +101,10 @@ class IQMProvider:
         """The quantum computer alias asked for (None: the server's only one)."""
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
-        return f"IQMProvider(url={self.url!r}, quantum_computer={self.quantum_computer!r}, {state})"
+        # getattr: a traceback rendered with locals may show a provider whose constructor failed half-way.
+        state = "closed" if getattr(self, "_closed", False) else "open"
+        url, qc = getattr(self, "url", None), getattr(self, "quantum_computer", None)
+        return f"IQMProvider(url={url!r}, quantum_computer={qc!r}, {state})"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -184,34 +186,32 @@ class IQMProvider:
         architecture, and every job it runs is sent with that calibration set's id.
 
         Args:
-            name: optional backend name; must be the quantum computer's (IQM's facade backends are not offered).
+            name: optional backend name: the quantum computer's, or a facade backend (``facade_garnet``, …) whose
+                jobs run on the server and whose results are simulated locally by the named fake.
             calibration_set_id: a calibration set UUID; None means the server's current default.
-            use_metrics: IQM's switch for quality metrics in the target; not served yet, so True raises.
+            use_metrics: read the calibration set's quality metrics (T1/T2, gate errors and durations) into
+                the target, so that Qiskit's layout and routing prefer the better qubits and couplers.
 
         Raises:
             QiskitBackendNotFoundError: when ``name`` is not this provider's backend.
             NotFoundError: when the calibration set is unknown.
-            MetricsNotAvailableError: when ``use_metrics`` is true.
+            MetricsNotAvailableError: when ``use_metrics`` is true and the server serves no quality metrics.
         """
-        from ._errors import MetricsNotAvailableError
         from .backend import IQMBackend
 
-        if use_metrics:
-            raise MetricsNotAvailableError(
-                "use_metrics=True: calibration quality metrics are not served yet, so the target cannot use them. "
-                "Call get_backend() without use_metrics; the target is built from the calibrated gate loci."
-            )
-        if name is not None and name.startswith("facade_"):
-            raise QiskitBackendNotFoundError(
-                f"Facade backend {name!r} is not available in iqm_sync_shim; run against the embedded server "
-                "(iqm_async.server) for a local simulation instead."
-            )
         calset = None if calibration_set_id is None else check_uuid(calibration_set_id, "calibration set id")
         runner, client = self._core()
+        if name is not None and name.startswith("facade_"):
+            # IQM's facade backends: the server validates and runs, a local fake simulates (needs qiskit-aer).
+            from .fake_backends.facade import facade_backend
+
+            dqa = runner.run(lambda c: c.dynamic_architecture(calset), client)
+            return facade_backend(self, name, dqa, runner.run(lambda c: c.static_architecture(), client))
         dqa, backend_name = runner.run(_load_backend, client, calset)
         if name is not None and name != backend_name:
             raise QiskitBackendNotFoundError(f"No backend named {name!r}; this provider serves {backend_name!r}.")
-        return IQMBackend(self, dqa, name=backend_name, use_default_calibration_set=calset is None)
+        metrics = runner.run(_load_metrics, client, dqa.calibration_set_id) if use_metrics else None
+        return IQMBackend(self, dqa, name=backend_name, use_default_calibration_set=calset is None, metrics=metrics)
 
     def backends(self, name: str | None = None, **filters: Any) -> list[IQMBackend]:
         """Return this provider's backends (one: its quantum computer's, for the default calibration set).
@@ -251,6 +251,20 @@ class IQMProvider:
         """Sum the QPU seconds of this server's recorded jobs by quantum computer and tag (from the ledger)."""
         _, client = self._core()
         return client.usage(since=since)
+
+
+async def _load_metrics(client: AsyncIQMClient, calset: str) -> CalibrationMetrics:
+    """Fetch the quality metrics of the backend's calibration set (runs on the portal loop)."""
+    from ._errors import MetricsNotAvailableError
+
+    try:
+        return await client.calibration_metrics(calset)
+    except NotFoundError as exc:
+        # The DQA of this very set was just read, so a 404 here means the server serves no metrics.
+        raise MetricsNotAvailableError(
+            f"use_metrics=True: the server serves no quality metrics for calibration set {calset} ({exc}). "
+            "Call get_backend() without use_metrics; the target is then built from the calibrated gate loci."
+        ) from exc
 
 
 async def _load_backend(client: AsyncIQMClient, calset: str | None) -> tuple[DynamicQuantumArchitecture, str]:

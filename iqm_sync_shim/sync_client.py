@@ -33,6 +33,7 @@ from iqm_async.models import (
     StaticQuantumArchitecture,
 )
 from iqm_async.options import job_options_from
+from iqm_async.validation import check_uuid
 
 from ._runner import PortalRunner
 
@@ -48,7 +49,7 @@ DEFAULT_TIMEOUT_SECONDS = 900.0
 
 
 def _job_id(job_id: str | uuid.UUID) -> str:
-    return str(uuid.UUID(str(job_id)))
+    return check_uuid(job_id, "job id")
 
 
 class IQMClient:
@@ -91,7 +92,7 @@ class IQMClient:
         self, calibration_set_id: str | uuid.UUID | None = None
     ) -> DynamicQuantumArchitecture:
         """Return the dynamic quantum architecture of a calibration set (None: the server's current default)."""
-        calset = None if calibration_set_id is None else str(uuid.UUID(str(calibration_set_id)))
+        calset = None if calibration_set_id is None else check_uuid(calibration_set_id, "calibration set id")
         return self._run(AsyncIQMClient.dynamic_architecture, calset)
 
     def get_static_quantum_architecture(self) -> StaticQuantumArchitecture:
@@ -124,7 +125,9 @@ class IQMClient:
         """Build a job definition from wire circuits (e.g. ``backend.serialize_circuit(qc)``) and options."""
         params = JobParameters(
             shots=shots,
-            calibration_set_id=None if calibration_set_id is None else str(uuid.UUID(str(calibration_set_id))),
+            calibration_set_id=None
+            if calibration_set_id is None
+            else check_uuid(calibration_set_id, "calibration set id"),
             qubit_mapping=qubit_mapping,
             **job_options_from(options),
         )

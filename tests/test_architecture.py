@@ -68,6 +68,12 @@ QISKIT_FREE = [
     "ledger",
     "options",
     "devices/chips",
+    "progress",
+    "telemetry",
+    "_logging",
+    "devices/calibration_data",
+    "calibration",
+    "server/artifacts",
 ]
 
 
@@ -130,6 +136,7 @@ EXPECTED_EXPORTS = {
     "BadGatewayError",
     "BatchError",
     "BatchPolicy",
+    "CalibrationMetrics",
     "CircuitResult",
     "CircuitExecutionError",
     "CircuitTranspilationError",
@@ -191,3 +198,26 @@ def test_the_library_never_loads_the_command_line() -> None:
     code = "import sys, iqm_async, iqm_async.client, iqm_async.job, iqm_sync_shim; print('iqm_async.cli' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_opentelemetry_is_imported_by_the_telemetry_module_only() -> None:
+    # Optional (the `otel` extra): one module imports it, lazily, so a plain install never needs it.
+    users = sorted(str(p.relative_to(CORE)) for p in CORE.rglob("*.py") if "opentelemetry" in runtime_imports(p))
+    assert users == ["telemetry.py"]
+    top_level = {
+        alias.name.split(".")[0]
+        for node in ast.parse((CORE / "telemetry.py").read_text(encoding="utf-8")).body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.parse((CORE / "telemetry.py").read_text(encoding="utf-8")).body
+        if isinstance(node, ast.ImportFrom)
+    }
+    assert "opentelemetry" not in top_level
+
+
+def test_import_iqm_async_loads_neither_tqdm_nor_opentelemetry() -> None:
+    code = "import sys, iqm_async, iqm_async.client, iqm_async.job; print(sorted({m.split('.')[0] for m in sys.modules} & {'tqdm', 'opentelemetry'}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"

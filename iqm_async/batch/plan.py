@@ -19,6 +19,7 @@ from .._journal import (
     encode_groups,
     sha256_of,
 )
+from .._logging import fields
 from .._version import __version__
 from ..errors import CircuitValidationError, SubmissionUnknownError, ValidationError, error_from_response
 from ..models import JobParameters
@@ -41,7 +42,7 @@ __all__ = [
     "prepared_job",
 ]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.batch")
 
 DEFAULT_CIRCUITS_PER_JOB = 100
 """Circuits per job when the caller gives none: few requests per circuit, results still stream."""
@@ -281,7 +282,10 @@ async def _resume_from(
     spec = contents.spec
     path = journal.path
     if spec.get("url") != client.url:
-        logger.warning("resuming batch journal %s of %s on %s", path, spec.get("url"), client.url)
+        logger.warning(
+            "resuming batch journal %s of %s on %s", path, spec.get("url"), client.url,
+            extra=fields(batch_id=str(spec.get("batch_id")) if spec.get("batch_id") else None),
+        )
     names = spec.get("qubit_names")
     plan = Plan(
         spec=spec,

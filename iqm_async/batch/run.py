@@ -22,9 +22,10 @@ from .._config import (
     BatchPolicy,
 )
 from .._journal import Journal
-from .._outage import Outage
+from .._logging import fields
+from .._outage import Outage, ride_out
 from .._scheduler import PollScheduler
-from ..errors import BatchError, CircuitValidationError, JournalError, ValidationError
+from ..errors import BatchError, CircuitValidationError, JournalError, OperationTimeoutError, ValidationError
 from ..models import JobData
 from ..results import CircuitResult
 from ..validation import check_qubit_names, check_shots
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CANCEL_CONCURRENCY", "Batch", "scheduler_for"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.batch")
 
 CANCEL_CONCURRENCY = 16
 """Cancel requests on the wire at once in :meth:`Batch.cancel` (the budget paces them anyway)."""
@@ -227,6 +228,18 @@ class Batch(BatchWorkers):
             raise self._callback_error
 
     async def _setup(self) -> None:
+        """Plan the batch, riding out an outage within the batch's deadline (the plan's reads come first)."""
+        outage = Outage("batch (starting)", self._client.url, clock=self._client.clock, logger=logger)
+        limit = None if math.isinf(self._timeout) else self._timeout
+        try:
+            with anyio.fail_after(limit):
+                await ride_out(self._plan, outage, self._client.sleep)
+        except TimeoutError:
+            raise OperationTimeoutError(
+                f"The batch could not start in {self._timeout} seconds.{outage.describe()} Nothing was submitted."
+            ) from None
+
+    async def _plan(self) -> None:
         """Plan the batch (new or from its journal) and take over its groups, spec and journal."""
         if self._resume:
             assert self._journal_path is not None
@@ -236,7 +249,7 @@ class Batch(BatchWorkers):
             self._tags = plan.tags
             self.counts = BatchCounts(plan.circuits)
             for note in plan.notes:
-                logger.info("resuming batch: %s", note)
+                logger.info("resuming batch: %s", note, extra=fields(batch_id=plan.spec.get("batch_id")))
         else:
             assert self._circuits is not None
             plan = await plan_new(
@@ -405,6 +418,8 @@ class Batch(BatchWorkers):
         self._scheduler.nudge(job.job_id)
 
     def _seen(self, group: Group, data: JobData) -> None:
+        if self._bar is not None:
+            self._bar.seen(data)  # the bar's queued count and head of the queue
         running = data.status == "processing"
         if running != group.running:
             group.running = running
@@ -421,6 +436,8 @@ class Batch(BatchWorkers):
         job.share_outage(self._outage)
         self.counts.jobs += 1
         self.counts.submitted += group.size
+        if self._bar is not None and job.last_data is not None:
+            self._bar.seen(job.last_data)
         self._scheduler.track(self._sink, job.job_id, job.refresh_async, initial=job.last_data, context=group)
         self._show(0)
 
@@ -462,7 +479,7 @@ class Batch(BatchWorkers):
             try:
                 self._on_complete(outcome)
             except Exception as exc:  # a bug in the caller's callback: stop the batch and raise it from the with
-                logger.error("batch on_complete callback raised %r; stopping the batch", exc)
+                logger.error("batch on_complete callback raised %r; stopping the batch", exc, extra=fields())
                 self._callback_error = exc
                 if self._tg is not None:
                     self._tg.cancel_scope.cancel()

@@ -31,6 +31,7 @@ import anyio
 
 from .._config import DEFAULT_RATE_LIMIT_POLICY
 from .._journal import Journal
+from .._logging import bind_batch, fields
 from .._outage import Outage, is_outage
 from ..errors import (
     APIStatusError,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchWorkers", "POLL_WORKERS", "READ_RESERVE_FRACTION", "SUBMIT_CONCURRENCY"]
 
-logger = logging.getLogger("iqm_async")
+logger = logging.getLogger("iqm_async.batch")
 
 POLL_WORKERS = 16
 """Tasks per batch that send status polls and download results (the scheduler decides which job is due)."""
@@ -99,6 +100,7 @@ class BatchWorkers:
     _tags: tuple[str, ...]
     preparation_error: Exception | None
     job_ids: list[str]
+    spec: dict[str, Any]
 
     # Implemented by Batch:
     def _attached(self, group: Group) -> None:
@@ -119,6 +121,7 @@ class BatchWorkers:
 
     async def _main(self) -> None:
         """Run poll workers and submitters under the batch deadline; give every group an outcome."""
+        bind_batch(self.spec.get("batch_id"))  # every record and span of this task's children names the batch
         try:
             with anyio.CancelScope(deadline=self._deadline) as deadline:
                 async with anyio.create_task_group() as tg:
@@ -413,7 +416,7 @@ class BatchWorkers:
         if self._journal_failure is not None:
             return
         path = self._journal.path if self._journal is not None else "?"
-        logger.error("batch journal %s: %s; stopping the batch, its jobs keep running", path, exc)
+        logger.error("batch journal %s: %s; stopping the batch, its jobs keep running", path, exc, extra=fields())
         self._journal_failure = exc
         if self._submit_scope is not None:
             self._submit_scope.cancel()

@@ -172,5 +172,7 @@ def run_async(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         fail(str(exc), "configuration")
     except IQMError as exc:
         fail(str(exc), exit_code_for(exc))
+    except ImportError as exc:  # an optional package a command needs (its message says what to install)
+        fail(str(exc), "configuration")
     except (OSError, ValueError) as exc:
         fail(str(exc), "usage" if isinstance(exc, ValueError) else "error")

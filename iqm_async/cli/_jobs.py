@@ -125,7 +125,7 @@ def status(job_id: str, as_json: bool, settings: Settings) -> None:
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Show each change of status on stderr (default: when stderr is a terminal).",
+    help="Show one progress line on stderr: queue position, then circuits done (default: when stderr is a terminal).",
 )
 @json_option
 @connection_options
@@ -138,18 +138,11 @@ def wait(job_id: str, timeout: float | None, progress: bool | None, as_json: boo
     Examples:
       iqm-async wait $JOB --timeout 600 && iqm-async result $JOB --output bell.json
     """
-    show = sys.stderr.isatty() if progress is None else progress
-    last: list[str] = []
-
-    def on_update(data: JobData) -> None:
-        line = describe(data)
-        if show and (not last or last[-1] != line):
-            last.append(line)
-            click.echo(f"{job_id}: {line}", err=True)
 
     async def go() -> JobData:
         async with settings.client() as client:
-            return await client.job(job_id).wait_async(timeout, on_update=on_update)
+            # The tqdm line of iqm_async.progress; by default on a terminal, once the wait has lasted a second.
+            return await client.job(job_id).wait_async(timeout, progress=progress)
 
     data = run_async(go)
     if as_json:

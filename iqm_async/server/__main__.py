@@ -51,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alias", default=defaults.alias, help="quantum computer alias (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="RNG seed for reproducible outcomes (default: random)")
     parser.add_argument(
+        "--noise",
+        action="append",
+        default=None,
+        metavar="MODE",
+        help=(
+            "ideal (exact) or calibrated (thermal relaxation, fitted depolarizing and readout errors from each "
+            "job's calibration set; heralding drops shots); ALIAS=MODE for one quantum computer; repeatable "
+            "(default: ideal)"
+        ),
+    )
+    parser.add_argument(
         "--exec-time-per-shot",
         type=float,
         default=defaults.exec_time_per_shot,
@@ -71,6 +82,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="T",
         help="accepted bearer token; repeat for several; none means authentication is off",
     )
+    parser.add_argument(
+        "--control-token",
+        default=None,
+        metavar="T",
+        help=(
+            "bearer token that opens the /_control API; with --token and no --control-token the control API "
+            "is refused (403)"
+        ),
+    )
+    parser.add_argument(
+        "--keep-finished-seconds",
+        type=float,
+        default=defaults.keep_finished_seconds,
+        metavar="S",
+        help="seconds a finished job and its results stay readable, then 404 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-finished-jobs",
+        type=int,
+        default=defaults.keep_finished_jobs,
+        metavar="N",
+        help="most finished jobs kept, oldest evicted first (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-finished-mib",
+        type=float,
+        default=(defaults.keep_finished_bytes or 0) / 2**20,
+        metavar="MIB",
+        help="most MiB of finished jobs' results kept, oldest evicted first (default: %(default)s)",
+    )
     parser.add_argument("--no-rate-limit", action="store_true", help="switch the request budget off")
     parser.add_argument(
         "--quota", type=int, default=limits.quota, help="rate-limit units per rolling window (default: %(default)s)"
@@ -82,6 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest number of interacting components one circuit may entangle (default: %(default)s)",
     )
     return parser
+
+
+def _noise_arg(values: list[str] | None) -> str | tuple[tuple[str, str], ...]:
+    """Turn ``--noise calibrated`` or ``--noise garnet=calibrated --noise sirius=ideal`` into the config value."""
+    if not values:
+        return "ideal"
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = []
+    for value in values:
+        alias, sep, mode = value.partition("=")
+        if not sep:
+            raise ValueError(f"--noise {value}: give either one MODE, or ALIAS=MODE for each quantum computer")
+        pairs.append((alias, mode))
+    return tuple(pairs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,9 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             layout=args.layout,
             alias=args.alias,
             seed=args.seed,
+            noise=_noise_arg(args.noise),
             exec_time_per_shot=args.exec_time_per_shot,
             exec_time_per_circuit=args.exec_time_per_circuit,
             tokens=frozenset(args.token),
+            control_token=args.control_token,
+            keep_finished_seconds=args.keep_finished_seconds,
+            keep_finished_jobs=args.keep_finished_jobs,
+            keep_finished_bytes=max(1, int(args.keep_finished_mib * 2**20)),
             rate_limit=RateLimitConfig(enabled=not args.no_rate_limit, quota=args.quota),
             max_components=args.max_components,
         )

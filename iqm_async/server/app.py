@@ -5,6 +5,10 @@ it sees uvicorn's own ``send``. In order it: logs the request, reads the body, a
 rule (injected answers are not charged), charges the rate limiter (``/api/v1`` only), refuses bodies
 over the limit (413) and unknown tokens (401), then hands the request to the routes. Every
 ``/api/v1`` answer carries ``RateLimit-Limit`` and ``RateLimit-Remaining``.
+
+``/_control`` answers only loopback peers, and only with the control token once one is configured;
+a server with user tokens but no control token refuses it over HTTP altogether (403), so that no
+user token can reset the server or read other users' requests.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib import metadata
@@ -31,6 +36,7 @@ from ..errors import ValidationError
 from ..models import CircuitJobDefinition, ErrorBody
 from .checks import validate
 from .config import ServerConfig, is_loopback_host
+from .control import control_routes
 from .faults import FaultRule, RequestLogEntry
 from .limits import GLOBAL_BUCKET, Decision, request_cost
 from .state import ServerState
@@ -117,14 +123,40 @@ class _Gateway:
             return
         path: str = scope["path"]
         if _is_control(path):
-            if not _client_is_loopback(scope):
-                await error_response(403, "the control API is only available on loopback", "forbidden")(
-                    scope, receive, send
-                )
+            refusal = self._control_refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
                 return
             await self._call_app(scope, receive, send)
             return
         await self._api_request(scope, receive, send)
+
+    def _control_refusal(self, scope: Scope) -> Response | None:
+        """Return the refusal of a ``/_control`` request, or None when it may go on."""
+        config = self.state.config
+        if not _client_is_loopback(scope):
+            return error_response(403, "the control API is only available on loopback", "forbidden")
+        if config.control_token is None:
+            if not config.auth_enabled:
+                return None
+            return error_response(
+                403,
+                "the control API is disabled: this server checks bearer tokens and was started without a control "
+                "token (start it with --control-token, or ServerConfig(control_token=...)); user tokens never "
+                "open it",
+                "control_disabled",
+            )
+        token = _bearer_token(scope)
+        if token is None:
+            return error_response(
+                401,
+                "the control API needs the control token as a bearer token",
+                "unauthorized",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if not secrets.compare_digest(token.encode(), config.control_token.encode()):
+            return error_response(403, "this token does not open the control API", "forbidden")
+        return None
 
     async def _api_request(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
@@ -322,6 +354,10 @@ def _routes(state: ServerState) -> list[Route]:
     def job_not_found(job_id: str) -> Response:
         return error_response(404, f"Job {job_id} not found", "job_not_found")
 
+    def owner_token(request: Request) -> str | None:
+        """Return the token that owns jobs this request creates or reads (None when no tokens are checked)."""
+        return _bearer_token(request.scope) if config.auth_enabled else None
+
     async def quantum_computers(request: Request) -> Response:
         return JSONResponse({"quantum_computers": [c.quantum_computer.to_json() for c in computers.values()]})
 
@@ -344,6 +380,33 @@ def _routes(state: ServerState) -> list[Route]:
         if dqa is None:
             return error_response(404, f"Calibration set {calset} not found", "calibration_set_not_found")
         return JSONResponse(dqa.to_json())
+
+    def calibration_sets(request: Request) -> tuple[Any, ...] | Response:
+        """Return the served (calibration set, quality metric set) of the request's path, or the error answer."""
+        qc = request.path_params["qc"]
+        calset = request.path_params["calset"]
+        computer = computers.get(qc)
+        if computer is None:
+            return qc_not_found(qc)
+        if calset != "default":
+            try:
+                calset = str(uuid.UUID(calset))
+            except ValueError:
+                return error_response(
+                    422, f"Calibration set id must be 'default' or a UUID, got {calset!r}", "validation_error"
+                )
+        sets = computer.observation_sets(None if calset == "default" else calset)
+        if sets is None:
+            return error_response(404, f"Calibration set {calset} not found", "calibration_set_not_found")
+        return sets
+
+    async def calibration_set(request: Request) -> Response:
+        sets = calibration_sets(request)
+        return sets if isinstance(sets, Response) else JSONResponse(sets[0].to_json())
+
+    async def calibration_metrics(request: Request) -> Response:
+        sets = calibration_sets(request)
+        return sets if isinstance(sets, Response) else JSONResponse(sets[1].to_json())
 
     async def static_architectures(request: Request) -> Response:
         computer = computers.get(request.path_params["qc"])
@@ -374,7 +437,12 @@ def _routes(state: ServerState) -> list[Route]:
         except ValidationError as exc:
             return error_response(422, str(exc), "validation_error")
         job = state.store.create(
-            physical, payload=definition.to_json(), calibration_set_id=calset, use_timeslot=use_timeslot
+            physical,
+            payload=definition.to_json(),
+            calibration_set_id=calset,
+            use_timeslot=use_timeslot,
+            owner=owner_token(request),
+            quantum_computer=computer.alias,
         )
         return JSONResponse(job.to_json())
 
@@ -383,6 +451,8 @@ def _routes(state: ServerState) -> list[Route]:
             # Job ids are lower-case UUIDs; accept any case.
             job_id = str(request.path_params["job_id"]).lower()
             try:
+                # Another token's job is as unknown as a job that never existed (no hint that it exists).
+                state.store.check_access(job_id, owner_token(request))
                 return body(job_id)
             except JobNotFoundError:
                 return job_not_found(job_id)
@@ -412,13 +482,13 @@ def _routes(state: ServerState) -> list[Route]:
         qc = request.path_params["qc"]
         if qc not in computers:
             return qc_not_found(qc)
-        return JSONResponse(
-            {
-                "status": "ok",
-                "queue_length": state.store.queue_length,
-                "processing_job_id": state.store.processing_job_id,
-            }
-        )
+        processing = state.store.processing_job_id
+        if processing is not None and config.auth_enabled:
+            try:
+                state.store.check_access(processing, owner_token(request))
+            except JobNotFoundError:
+                processing = None  # another user's job: its id is not for this token to see
+        return JSONResponse({"status": "ok", "queue_length": state.store.queue_length, "processing_job_id": processing})
 
     async def about(request: Request) -> Response:
         return JSONResponse(
@@ -441,6 +511,8 @@ def _routes(state: ServerState) -> list[Route]:
     return [
         Route(f"{p}/quantum-computers", quantum_computers, methods=["GET"]),
         Route(f"{p}/calibration-sets/{{qc}}/{{calset}}/dynamic-quantum-architecture", dynamic_architecture),
+        Route(f"{p}/calibration-sets/{{qc}}/{{calset}}", calibration_set, methods=["GET"]),
+        Route(f"{p}/calibration-sets/{{qc}}/{{calset}}/metrics", calibration_metrics, methods=["GET"]),
         Route(f"{p}/quantum-computers/{{qc}}/artifacts/static-quantum-architectures", static_architectures),
         Route(f"{p}/quantum-computers/{{qc}}/health", health, methods=["GET"]),
         Route(f"{p}/quantum-computers/{{qc}}/artifacts/about", qc_about, methods=["GET"]),
@@ -452,72 +524,7 @@ def _routes(state: ServerState) -> list[Route]:
         Route(f"{p}/jobs/{{job_id}}/artifacts/measurements", job_endpoint(artifact("measurements"))),
         Route(f"{p}/jobs/{{job_id}}/artifacts/measurement_counts", job_endpoint(artifact("measurement_counts"))),
         Route(f"{p}/jobs/{{job_id}}/cancel", job_endpoint(cancel), methods=["POST"]),
-        *_control_routes(state),
-    ]
-
-
-def _control_routes(state: ServerState) -> list[Route]:
-    async def add_fault(request: Request) -> Response:
-        try:
-            rule = json.loads(await request.body())
-            rule_id = state.faults.add(rule)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return error_response(400, f"Invalid fault rule: {exc}", "invalid_fault_rule")
-        return JSONResponse({"id": rule_id}, status_code=201)
-
-    async def list_faults(request: Request) -> Response:
-        return JSONResponse(state.faults.rules())
-
-    async def clear_faults(request: Request) -> Response:
-        state.faults.clear()
-        return Response(status_code=204)
-
-    async def remove_fault(request: Request) -> Response:
-        rule_id = request.path_params["rule_id"]
-        if not state.faults.remove(rule_id):
-            return error_response(404, f"Fault rule {rule_id} not found", "not_found")
-        return Response(status_code=204)
-
-    async def requests(request: Request) -> Response:
-        return JSONResponse(state.request_log.to_json())
-
-    def action(fn: Callable[[], object]) -> Handler:
-        async def endpoint(request: Request) -> Response:
-            fn()
-            return Response(status_code=204)
-
-        return endpoint
-
-    async def stats(request: Request) -> Response:
-        return JSONResponse(state.stats())
-
-    async def add_calibration_set(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body() or b"{}")
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
-            alias = body.get("quantum_computer")
-            if alias is not None and alias not in state.computers:
-                raise ValueError(f"unknown quantum computer {alias!r}")
-            cal_id = state.add_calibration_set(
-                body.get("calibration_set_id"), make_default=bool(body.get("make_default", False)), alias=alias
-            )
-        except (ValueError, TypeError, AttributeError) as exc:
-            return error_response(400, f"Invalid calibration set request: {exc}", "invalid_request")
-        return JSONResponse({"id": cal_id}, status_code=201)
-
-    c = CONTROL_PREFIX
-    return [
-        Route(f"{c}/faults", add_fault, methods=["POST"]),
-        Route(f"{c}/faults", list_faults, methods=["GET"]),
-        Route(f"{c}/faults", clear_faults, methods=["DELETE"]),
-        Route(f"{c}/faults/{{rule_id}}", remove_fault, methods=["DELETE"]),
-        Route(f"{c}/requests", requests, methods=["GET"]),
-        Route(f"{c}/reset", action(state.reset), methods=["POST"]),
-        Route(f"{c}/hold", action(state.hold), methods=["POST"]),
-        Route(f"{c}/release", action(state.release), methods=["POST"]),
-        Route(f"{c}/stats", stats, methods=["GET"]),
-        Route(f"{c}/calibration-sets", add_calibration_set, methods=["POST"]),
+        *control_routes(state),
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -13,10 +13,14 @@ __all__ = [
     "CHIP_SIM",
     "DEFAULT_CALIBRATION_SET_ID",
     "DEFAULT_DISPLAY_NAME",
+    "DEFAULT_KEEP_FINISHED_BYTES",
+    "DEFAULT_KEEP_FINISHED_JOBS",
+    "DEFAULT_KEEP_FINISHED_SECONDS",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_QC_ALIAS",
     "DEFAULT_QC_ID",
     "LAYOUTS",
+    "NOISE_MODES",
     "Layout",
     "RateLimitConfig",
     "ServerConfig",
@@ -28,6 +32,8 @@ CHIP_SIM = "sim"
 
 Layout = Literal["square", "line", "star"]
 LAYOUTS: tuple[str, ...] = ("square", "line", "star")
+NOISE_MODES: tuple[str, ...] = ("ideal", "calibrated")
+"""``ideal``: exact simulation; ``calibrated``: Aer noise from the job's calibration set."""
 
 DEFAULT_QC_ID = "cd4dd889-b88b-4370-ba01-eb8262ad9c53"
 """Id of the one quantum computer the server serves."""
@@ -39,6 +45,12 @@ DEFAULT_CALIBRATION_SET_ID = "26c5e70f-bea0-43af-bd37-6212ec7d04cb"
 """Id of the default calibration set; fixed so that runs are comparable."""
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 """Largest accepted request body (``413`` above it)."""
+DEFAULT_KEEP_FINISHED_SECONDS = 3600.0
+"""How long a finished job stays readable by default (one hour)."""
+DEFAULT_KEEP_FINISHED_JOBS = 10_000
+"""How many finished jobs are kept by default."""
+DEFAULT_KEEP_FINISHED_BYTES = 1024 * 1024 * 1024
+"""How many bytes of finished jobs' artifacts are kept by default (1 GiB)."""
 MIB_10 = 10 * 1024 * 1024
 
 
@@ -142,9 +154,23 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Largest accepted request body in bytes."""
     tokens: frozenset[str] = field(default=frozenset(), repr=False)
-    """Accepted bearer tokens; empty means authentication is off."""
+    """Accepted bearer tokens; empty means authentication is off. With tokens, each job belongs to the token
+    that created it and every other token gets ``404`` for it."""
+    control_token: str | None = field(default=None, repr=False)
+    """Bearer token the ``/_control`` API demands once set. A server with ``tokens`` and no control token
+    refuses ``/_control`` over HTTP (403); :func:`serve_in_thread` draws one for such a server instead."""
+    keep_finished_seconds: float | None = DEFAULT_KEEP_FINISHED_SECONDS
+    """Seconds a finished job (and its results) stays readable; afterwards it answers ``404``. None: no age limit."""
+    keep_finished_jobs: int | None = DEFAULT_KEEP_FINISHED_JOBS
+    """Most finished jobs kept; the oldest is evicted first. None: no count limit."""
+    keep_finished_bytes: int | None = DEFAULT_KEEP_FINISHED_BYTES
+    """Most bytes of finished jobs' artifacts kept (the newest job is kept whatever its size). None: no limit."""
     seed: int | None = None
     """Seed of the measurement RNG; ``None`` draws a random one, an integer makes outcomes reproducible."""
+    noise: str | tuple[tuple[str, str], ...] = "ideal"
+    """``ideal`` (exact), ``calibrated`` (noise from each job's calibration set: thermal relaxation, fitted
+    depolarizing error, readout error; heralding drops shots), or per quantum computer, e.g.
+    ``{"garnet": "calibrated"}`` (others stay ideal)."""
     max_components: int = 20
     """Largest number of components one circuit may entangle (its active width, ``422`` above it).
 
@@ -195,6 +221,24 @@ class ServerConfig:
             raise ValueError(f"max_components must be a positive integer, got {self.max_components!r}")
         if isinstance(self.max_shots, bool) or not isinstance(self.max_shots, int) or self.max_shots < 1:
             raise ValueError(f"max_shots must be a positive integer, got {self.max_shots!r}")
+        if self.control_token is not None and (not isinstance(self.control_token, str) or not self.control_token):
+            raise ValueError("control_token must be a non-empty string or None")
+        if self.control_token is not None and self.control_token in self.tokens:
+            raise ValueError("control_token must differ from every user token")
+        if self.keep_finished_seconds is not None:
+            _check_non_negative("keep_finished_seconds", self.keep_finished_seconds)
+            if self.keep_finished_seconds == 0:
+                raise ValueError("keep_finished_seconds must be positive (0 would evict results before they are read)")
+        for name in ("keep_finished_jobs", "keep_finished_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        object.__setattr__(self, "noise", _normalize_noise(self.noise))
+        if not isinstance(self.noise, str):
+            aliases = {self.alias if name == CHIP_SIM else name for name in self.chips}
+            unknown = sorted(a for a, _ in self.noise if a not in aliases)
+            if unknown:
+                raise ValueError(f"noise names quantum computers not served: {unknown}; served: {sorted(aliases)}")
         if self.request_log_size < 0:
             raise ValueError(f"request_log_size must be non-negative, got {self.request_log_size!r}")
 
@@ -202,6 +246,12 @@ class ServerConfig:
     def chips(self) -> tuple[str, ...]:
         """Every chip served, the first one first."""
         return (self.chip, *self.extra_chips)
+
+    def noise_for(self, alias: str) -> str:
+        """Return the noise mode of one quantum computer."""
+        if isinstance(self.noise, str):
+            return self.noise
+        return dict(self.noise).get(alias, "ideal")
 
     @property
     def auth_enabled(self) -> bool:
@@ -219,6 +269,23 @@ def _check_chips(chips: tuple[str, ...], alias: str) -> None:
     aliases = [alias if name == CHIP_SIM else name for name in chips]
     if len(set(aliases)) != len(aliases):
         raise ValueError(f"every quantum computer needs its own alias, got {aliases}")
+
+
+def _normalize_noise(noise: object) -> str | tuple[tuple[str, str], ...]:
+    if isinstance(noise, str):
+        if noise not in NOISE_MODES:
+            raise ValueError(f"noise must be one of {list(NOISE_MODES)}, got {noise!r}")
+        return noise
+    pairs = list(noise.items()) if isinstance(noise, Mapping) else list(noise) if isinstance(noise, Iterable) else None
+    if pairs is None:
+        raise ValueError(f"noise must be a mode or a mapping of quantum computer to mode, got {noise!r}")
+    out = []
+    for pair in pairs:
+        alias, mode = pair
+        if mode not in NOISE_MODES:
+            raise ValueError(f"noise for {alias!r} must be one of {list(NOISE_MODES)}, got {mode!r}")
+        out.append((str(alias), str(mode)))
+    return tuple(sorted(out))
 
 
 def _token_iter(tokens: object) -> Iterable[str]:

@@ -27,9 +27,11 @@ import numpy as np
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 
 from ..models import Circuit, ErrorBody
+from .artifacts import PackedMeasurements
 from .checks import entangled_groups
 from .config import ServerConfig
 from .faults import FaultBoard
+from .noisy import JobNoise
 from .store import JobRecord, JobStore
 
 __all__ = [
@@ -50,6 +52,10 @@ SHOT_CHUNK = 10_000
 """Shots simulated per Aer run; cancellation is checked between chunks."""
 _CACHE_SIZE = 2048
 _NO_OP = frozenset({"barrier", "delay"})
+_HERALD_PART = 1_000_003
+"""Seed-derivation index of the heralding draws (distinct from any real part index)."""
+DENSITY_MATRIX_WIDTH = 10
+"""Noisy parts up to this many qubits run on Aer's density-matrix method (every shot sampled from one run)."""
 
 
 class _Cancelled(Exception):
@@ -67,6 +73,8 @@ class CompiledPart:
     circuit: QuantumCircuit
     clbits: tuple[int, ...]
     """The circuit-wide clbit of each of this part's clbits, in order."""
+    components: tuple[str, ...] = ()
+    """The component of each Qiskit qubit of :attr:`circuit`, in order (for the noise model)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ def compile_circuit(circuit: Circuit) -> CompiledCircuit:
         else:
             raise ValueError(f"instruction {name!r} in circuit {circuit.name!r} cannot be simulated")
     # A part that measures nothing cannot change any outcome.
-    parts = tuple(CompiledPart(qcs[n], part_clbits[n]) for n in range(len(bins)) if part_clbits[n])
+    parts = tuple(CompiledPart(qcs[n], part_clbits[n], tuple(bins[n])) for n in range(len(bins)) if part_clbits[n])
     return CompiledCircuit(parts, num_clbits, tuple(keys.items()))
 
 
@@ -235,7 +243,16 @@ def counts_from_bits(compiled: CompiledCircuit, bits: np.ndarray[Any, np.dtype[n
 class Executor:
     """Runs queued jobs one at a time in a dedicated daemon thread."""
 
-    def __init__(self, store: JobStore, faults: FaultBoard, config: ServerConfig, seed: int):
+    def __init__(
+        self,
+        store: JobStore,
+        faults: FaultBoard,
+        config: ServerConfig,
+        seed: int,
+        noise: Callable[[JobRecord], JobNoise | None] | None = None,
+    ):
+        self._noise = noise
+        self._density: Any = None
         self._store = store
         self._faults = faults
         self._config = config
@@ -272,6 +289,7 @@ class Executor:
 
         # One thread per run: jobs are small, and Aer's thread start-up would dominate otherwise.
         self._simulator = AerSimulator(method="statevector", max_parallel_threads=1)
+        self._density = AerSimulator(method="density_matrix", max_parallel_threads=1)
         while True:
             job = self._store.take_next()
             if job is None:
@@ -311,8 +329,10 @@ class Executor:
         circuits = job.definition.circuits
         shots = job.definition.parameters.shots
         cfg = self._config
-        measurements: list[dict[str, list[list[int]]]] = []
+        measurements: list[PackedMeasurements] = []
         counts: list[dict[str, Any]] = []
+        noise = self._noise(job) if self._noise is not None else None
+        heralding = noise is not None and job.definition.parameters.heralding_mode == "zeros"
         for i, circuit in enumerate(circuits):
             if fail is not None and fail.after_circuits <= i:
                 self._store.fail(job, ErrorBody(fail.message, fail.error_code))
@@ -325,13 +345,17 @@ class Executor:
             while done < shots:
                 n = min(SHOT_CHUNK, shots - done)
                 seed = functools.partial(derive_seed, self._seed, job.seq, i, chunk)
-                chunks.append(self._simulate(compiled, n, seed))
+                chunks.append(self._simulate(compiled, n, seed, noise))
                 self._pause(job, n * cfg.exec_time_per_shot)
                 done += n
                 chunk += 1
             self._pause(job, cfg.exec_time_per_circuit)
             bits = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            measurements.append(measurements_from_bits(compiled, bits))
+            if heralding and noise is not None:
+                used = [c for part in compiled.parts for c in part.components]
+                bits = noise.herald(bits, used, derive_seed(self._seed, job.seq, i, 0, _HERALD_PART))
+            # Kept packed (one byte per bit); the store turns them into JSON rows only when they are read.
+            measurements.append(PackedMeasurements(compiled.keys, bits))
             counts.append(counts_from_bits(compiled, bits))
             self._store.set_progress(job, i + 1)
         if fail is not None:
@@ -340,11 +364,17 @@ class Executor:
         self._store.complete(job, measurements, counts)
 
     def _simulate(
-        self, compiled: CompiledCircuit, shots: int, seed: Callable[[int], int]
+        self, compiled: CompiledCircuit, shots: int, seed: Callable[[int], int], noise: JobNoise | None = None
     ) -> np.ndarray[Any, np.dtype[np.uint8]]:
         out = np.zeros((shots, compiled.num_clbits), dtype=np.uint8)
         for n, part in enumerate(compiled.parts):
-            result = self._simulator.run(part.circuit, shots=shots, memory=True, seed_simulator=seed(n)).result()
+            if noise is None:
+                run = self._simulator.run(part.circuit, shots=shots, memory=True, seed_simulator=seed(n))
+            else:
+                simulator = self._density if part.circuit.num_qubits <= DENSITY_MATRIX_WIDTH else self._simulator
+                model = noise.model_for(part.components)
+                run = simulator.run(part.circuit, shots=shots, memory=True, seed_simulator=seed(n), noise_model=model)
+            result = run.result()
             if not result.success:
                 raise RuntimeError(f"the simulator failed: {result.status}")
             memory = result.data(0).get("memory", [])

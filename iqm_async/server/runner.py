@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
@@ -118,6 +120,17 @@ class RunningServer:
         return self.state.config
 
     @property
+    def control_token(self) -> str | None:
+        """The token that opens ``/_control`` over HTTP (None when the control API needs none)."""
+        return self.state.config.control_token
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """Headers for ``/_control`` requests: the control token as a bearer token, when there is one."""
+        token = self.control_token
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+    @property
     def port(self) -> int:
         """The bound port."""
         return int(self.url.rsplit(":", 1)[1])
@@ -144,18 +157,27 @@ class RunningServer:
         return f"<RunningServer {self.url} {'running' if self.running else 'stopped'}>"
 
 
-def serve_in_thread(config: ServerConfig | None = None, **overrides: Any) -> RunningServer:
+def serve_in_thread(
+    config: ServerConfig | None = None, *, clock: Callable[[], float] = time.monotonic, **overrides: Any
+) -> RunningServer:
     """Start a server on loopback in a daemon thread and return once it accepts connections.
+
+    A server with user ``tokens`` and no ``control_token`` gets a random control token here, so the
+    caller (who holds the returned handle) can still use ``/_control`` over HTTP with
+    :attr:`RunningServer.control_headers`, while no user token opens it.
 
     Args:
         config: Server settings; defaults to :class:`ServerConfig` ().
+        clock: Time source of the rate limiter and of finished-job retention (tests inject one).
         **overrides: Fields of :class:`ServerConfig` to replace, e.g. ``seed=7`` or ``qubits=5``.
 
     Raises:
         RuntimeError: if the server did not start.
     """
     config = dataclasses.replace(config or ServerConfig(), **overrides)
-    state = ServerState(config)
+    if config.tokens and config.control_token is None:
+        config = dataclasses.replace(config, control_token=secrets.token_urlsafe(24))
+    state = ServerState(config, clock=clock)
     sock = bind_socket(config.host, config.port)
     url = url_for(sock)
     ready = threading.Event()

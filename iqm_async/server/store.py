@@ -9,6 +9,11 @@ executor wait for events instead of sleeping. Status rules (docs/protocol.md, do
     waiting → failed
     terminal statuses never change
 
+A job belongs to the token that created it (``owner``); :meth:`JobStore.check_access` hides it from any
+other token. Finished jobs are evicted oldest first once they are older than ``keep_seconds``, or more
+than ``keep_jobs`` of them, or more than ``keep_bytes`` of artifacts are held (the newest finished
+job is never evicted for its size alone, so its results stay readable); an evicted job is unknown.
+
 This module does not import Qiskit.
 """
 
@@ -16,13 +21,16 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ..models import CircuitJobDefinition, ErrorBody, JobData, TimelineEntry
+from .artifacts import PackedMeasurements, counts_nbytes, measurements_nbytes
 
 __all__ = [
     "ARTIFACT_TYPES",
@@ -41,7 +49,7 @@ ArtifactName = Literal["measurements", "measurement_counts"]
 
 
 class JobNotFoundError(KeyError):
-    """The job id is unknown (never created, deleted, or dropped by a reset)."""
+    """The job id is unknown (never created, deleted, evicted, dropped by a reset, or another token's job)."""
 
 
 def _now() -> datetime:
@@ -65,16 +73,45 @@ class JobRecord:
     timeline: list[TimelineEntry] = field(default_factory=list)
     progress: tuple[int, int] | None = None
     errors: list[ErrorBody] = field(default_factory=list)
-    measurements: list[dict[str, list[list[int]]]] | None = None
+    measurements: list[PackedMeasurements | Mapping[str, list[list[int]]]] | None = None
     counts: list[dict[str, Any]] | None = None
     cancel_requested: bool = False
     messages: list[dict[str, str]] = field(default_factory=list)
+    quantum_computer: str | None = None
+    """Alias of the quantum computer the job was submitted to."""
+    owner: str | None = field(default=None, repr=False)
+    """The bearer token that created the job; None when the server checks no tokens."""
+    finished_at: float | None = None
+    """Store-clock time the job reached a terminal status."""
+    bytes_held: int = 0
+    """Estimated bytes of the job's artifacts, counted against ``keep_bytes``."""
 
 
 class JobStore:
-    """Thread-safe job store with a FIFO queue of waiting jobs and a hold switch for the executor."""
+    """Thread-safe job store with a FIFO queue of waiting jobs, a hold switch for the executor and bounded retention.
 
-    def __init__(self) -> None:
+    Args:
+        keep_seconds: evict a finished job this long after it finished; None keeps it regardless of age.
+        keep_jobs: keep at most this many finished jobs; None for no count limit.
+        keep_bytes: keep at most about this many bytes of finished jobs' artifacts; None for no size limit.
+        clock: time source of ``keep_seconds`` (tests inject one).
+    """
+
+    def __init__(
+        self,
+        *,
+        keep_seconds: float | None = None,
+        keep_jobs: int | None = None,
+        keep_bytes: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keep_seconds = keep_seconds
+        self._keep_jobs = keep_jobs
+        self._keep_bytes = keep_bytes
+        self._clock = clock
+        self._finished: OrderedDict[str, JobRecord] = OrderedDict()  # terminal jobs, oldest finish first
+        self._bytes_held = 0
+        self._evicted = 0
         # Re-entrant, so that predicates given to wait_for() may call the store's own getters.
         self._cond = threading.Condition(threading.RLock())
         self._jobs: dict[str, JobRecord] = {}
@@ -134,9 +171,12 @@ class JobStore:
         payload: Mapping[str, Any],
         calibration_set_id: str,
         use_timeslot: bool = False,
+        owner: str | None = None,
+        quantum_computer: str | None = None,
     ) -> JobData:
-        """Create a waiting job at the back of the queue and return its JobData."""
+        """Create a waiting job at the back of the queue, owned by ``owner``, and return its JobData."""
         with self._cond:
+            self._evict()
             seq = self._next_seq
             self._next_seq += 1
             job = JobRecord(
@@ -146,6 +186,8 @@ class JobStore:
                 payload=payload,
                 calibration_set_id=calibration_set_id,
                 use_timeslot=use_timeslot,
+                owner=owner,
+                quantum_computer=quantum_computer,
             )
             job.timeline.append(TimelineEntry(SERVER, "created", _now()))
             self._jobs[job.id] = job
@@ -155,6 +197,18 @@ class JobStore:
             self._status_counts["waiting"] += 1
             self._cond.notify_all()
             return self._job_data(job)
+
+    def check_access(self, job_id: str, token: str | None) -> None:
+        """Raise :class:`JobNotFoundError` unless the job exists and ``token`` may see it (its owner, or no owner)."""
+        with self._cond:
+            job = self._record(job_id)
+            if job.owner is not None and job.owner != token:
+                raise JobNotFoundError(job_id)
+
+    def owner(self, job_id: str) -> str | None:
+        """Return the token that owns a job (None: no owner), or raise :class:`JobNotFoundError`."""
+        with self._cond:
+            return self._record(job_id).owner
 
     def get(self, job_id: str) -> JobData:
         """Return the JobData of a job."""
@@ -183,7 +237,11 @@ class JobStore:
             job = self._record(job_id)
             if job.status != "completed":
                 return None
-            return job.measurements if name == "measurements" else job.counts
+            if name == "measurement_counts":
+                return job.counts
+            stored = list(job.measurements or ())
+        # Unpacking a large job takes a while: outside the lock, so the executor is never held up by a reader.
+        return [m.to_json() if isinstance(m, PackedMeasurements) else m for m in stored]
 
     def add_message(self, job_id: str, source: str, message: str) -> None:
         """Append an informational ``{source, message}`` to the job's JobData."""
@@ -245,7 +303,7 @@ class JobStore:
     def complete(
         self,
         job: JobRecord,
-        measurements: Sequence[dict[str, list[list[int]]]],
+        measurements: Sequence[PackedMeasurements | Mapping[str, list[list[int]]]],
         counts: Sequence[dict[str, Any]],
     ) -> str:
         """Store the artifacts and mark the job completed (or cancelled, if a cancel came first); return the status."""
@@ -258,6 +316,7 @@ class JobStore:
             job.timeline.append(TimelineEntry(STATION, "completed", _now()))
             job.measurements = list(measurements)
             job.counts = list(counts)
+            job.bytes_held = sum(map(measurements_nbytes, job.measurements)) + sum(map(counts_nbytes, job.counts))
             job.progress = (len(job.definition.circuits), len(job.definition.circuits))
             self._set_status(job, "completed")
             job.timeline.append(TimelineEntry(SERVER, "ready", _now()))
@@ -319,6 +378,9 @@ class JobStore:
             self._jobs_created = 0
             self._status_counts = dict.fromkeys(STATUSES, 0)
             self._held = False
+            self._finished.clear()
+            self._bytes_held = 0
+            self._evicted = 0
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -346,7 +408,26 @@ class JobStore:
     def status_counts(self) -> dict[str, int]:
         """Return the number of stored jobs in each status."""
         with self._cond:
+            self._evict()
             return dict(self._status_counts)
+
+    def retention(self) -> dict[str, int]:
+        """Return what the store holds: jobs, finished jobs, estimated artifact bytes, and jobs evicted so far."""
+        with self._cond:
+            self._evict()
+            return {
+                "jobs_held": len(self._jobs),
+                "finished_jobs_held": len(self._finished),
+                "bytes_held": self._bytes_held,
+                "jobs_evicted": self._evicted,
+            }
+
+    def evict_expired(self) -> int:
+        """Evict the finished jobs past their retention now; return how many were evicted."""
+        with self._cond:
+            before = self._evicted
+            self._evict()
+            return self._evicted - before
 
     @property
     def queue_length(self) -> int:
@@ -360,27 +441,54 @@ class JobStore:
         with self._cond:
             return None if self._processing is None else self._processing.id
 
-    def job_ids(self) -> list[str]:
-        """Ids of every stored job, oldest first."""
+    def job_ids(self, owner: str | None = None) -> list[str]:
+        """Ids of every stored job (of ``owner`` only, when given), oldest first."""
         with self._cond:
-            return list(self._jobs)
+            self._evict()
+            return [j.id for j in self._jobs.values() if owner is None or j.owner == owner]
 
     # ------------------------------------------------------------------------------------------
     # Internals (lock held)
     # ------------------------------------------------------------------------------------------
 
     def _record(self, job_id: str) -> JobRecord:
+        self._evict()
         job = self._jobs.get(job_id)
         if job is None:
             raise JobNotFoundError(job_id)
         return job
 
     def _set_status(self, job: JobRecord, status: str) -> None:
-        if job.id in self._jobs and self._jobs[job.id] is job:
+        stored = self._jobs.get(job.id) is job
+        if stored:
             self._status_counts[job.status] -= 1
             self._status_counts[status] += 1
         job.status = status
+        if stored and status in TERMINAL:
+            job.finished_at = self._clock()
+            self._finished[job.id] = job
+            self._bytes_held += job.bytes_held
+            self._evict()
         self._cond.notify_all()
+
+    def _evict(self) -> None:
+        """Forget finished jobs past their retention, oldest first."""
+        if not self._finished:
+            return
+        now = self._clock()
+        while self._finished:
+            oldest = next(iter(self._finished.values()))
+            expired = (
+                self._keep_seconds is not None
+                and oldest.finished_at is not None
+                and now - oldest.finished_at >= self._keep_seconds
+            )
+            too_many = self._keep_jobs is not None and len(self._finished) > self._keep_jobs
+            too_big = self._keep_bytes is not None and self._bytes_held > self._keep_bytes and len(self._finished) > 1
+            if not (expired or too_many or too_big):
+                return
+            self._forget(oldest)
+            self._evicted += 1
 
     def _queue_position(self, job: JobRecord) -> int | None:
         if job.status != "waiting":
@@ -416,6 +524,8 @@ class JobStore:
         if self._jobs.get(job.id) is job:
             del self._jobs[job.id]
             self._status_counts[job.status] -= 1
+        if self._finished.pop(job.id, None) is not None:
+            self._bytes_held -= job.bytes_held
 
     def _job_data(self, job: JobRecord) -> JobData:
         return JobData(

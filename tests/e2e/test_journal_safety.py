@@ -98,3 +98,54 @@ def test_a_full_disk_stops_the_batch_and_names_every_job(tmp_path: Path, server:
     assert report["unrecorded"] and set(recorded) | set(report["unrecorded"]) == set(report["job_ids"])
     assert len(created) <= len(recorded) + SUBMIT_CONCURRENCY
     assert "keep running" in report["message"]
+
+
+_READONLY_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, os, sys
+    sys.path.insert(0, {root!r})
+    sys.dont_write_bytecode = True
+    from iqm_async import AsyncIQMClient
+
+    async def main():
+        async with AsyncIQMClient({url!r}) as client:
+            await client.quantum_computers()  # every module the client loads lazily is loaded now
+            if os.getuid() == 0:
+                # Root ignores file modes: from here on this process is nobody, as an ordinary user would be.
+                os.setgid(65534)
+                os.setuid(65534)
+            batch = client.resume_batch({journal!r}, progress=False)
+            async with batch:
+                results = await batch.results()
+        print(json.dumps([r.counts for r in results]))
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_finished_journal_in_a_read_only_place_still_gives_its_results(server: RunningServer) -> None:
+    """Results are collected from a journal whose file and folder cannot be written (by an ordinary user)."""
+    import os
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="iqm-readonly-"))
+    journal = folder / "done.jsonl"
+    try:
+        async with AsyncIQMClient(server.url) as client:
+            batch = client.run_batch([pattern(i) for i in range(3)], shots=4, journal=journal, progress=False)
+            async with batch:
+                expected = [r.counts for r in await batch.results()]
+        journal.chmod(0o444)
+        folder.chmod(0o555)
+        root = str(Path(__file__).resolve().parents[2])
+        code = _READONLY_CHILD.format(root=root, url=server.url, journal=str(journal))
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd="/")
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == expected
+        assert server.state.stats()["jobs_created"] == 1  # nothing was submitted again
+        assert os.stat(journal).st_mode & 0o222 == 0  # and the journal really was read-only
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)

@@ -33,6 +33,11 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "--token",
         "--no-rate-limit",
         "--quota",
+        "--control-token",
+        "--keep-finished-seconds",
+        "--keep-finished-jobs",
+        "--keep-finished-mib",
+        "--noise",
     ):
         assert flag in text
     for action in build_parser()._actions:
@@ -50,6 +55,18 @@ def test_bad_values_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--qubits", "0"])
     assert "qubits" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--token", "same", "--control-token", "same"])
+    assert "control_token must differ" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--keep-finished-jobs", "0"])
+    assert "keep_finished_jobs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--noise", "loud"])
+    assert "noise must be one of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--chip", "garnet", "--noise", "garnet=calibrated", "--noise", "ideal"])
+    assert "ALIAS=MODE" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
@@ -89,6 +106,10 @@ def test_serves_until_interrupted() -> None:
         )
         assert r.status_code == 200 and r.json()["qubits"] == ["QB1", "QB2", "QB3"]
         assert httpx.get(f"{url}/api/v1/quantum-computers").status_code == 401
+        # Tokens and no --control-token: the control API is refused to everyone, with the reason.
+        refused = httpx.post(f"{url}/_control/reset", headers={"Authorization": "Bearer t2"})
+        assert refused.status_code == 403 and refused.json()["error_code"] == "control_disabled"
+        assert "--control-token" in refused.json()["message"]
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
     finally:

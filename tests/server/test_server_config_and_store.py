@@ -53,6 +53,11 @@ def test_config_defaults() -> None:
         ({"seed": -1}, "seed"),
         ({"tokens": [""]}, "tokens"),
         ({"alias": "a/b"}, "alias"),
+        ({"control_token": ""}, "control_token"),
+        ({"tokens": ["t"], "control_token": "t"}, "control_token must differ"),
+        ({"keep_finished_seconds": 0}, "keep_finished_seconds"),
+        ({"keep_finished_jobs": 0}, "keep_finished_jobs"),
+        ({"keep_finished_bytes": -5}, "keep_finished_bytes"),
     ],
 )
 def test_config_rejects(kwargs: dict[str, object], fragment: str) -> None:

@@ -181,8 +181,8 @@ def test_submit_costs_100_and_429_carries_retry_after(strict_server: RunningServ
     # Another token has its own bucket.
     r = strict.get("/api/v1/about", headers={"Authorization": f"Bearer {OTHER}"})
     assert r.status_code == 200 and _remaining(r) == 90
-    # The control API is never rate-limited.
-    assert strict.get("/_control/stats").status_code == 200
+    # The control API is never rate-limited (it takes the control token, not a user token).
+    assert strict.get("/_control/stats", headers=strict_server.control_headers).status_code == 200
 
 
 def test_injected_answers_are_not_charged(strict_server: RunningServer, strict: httpx.Client) -> None:

@@ -67,6 +67,13 @@ def test_exported_names() -> None:
             "InvalidOperationError",
             "MetricsNotAvailableError",
             "NotFoundError",
+            # IQM's fake backends (iqm.qiskit_iqm exports these)
+            "IQMErrorProfile",
+            "IQMFakeAdonis",
+            "IQMFakeAphrodite",
+            "IQMFakeApollo",
+            "IQMFakeBackend",
+            "IQMFakeDeneb",
             "OperationTimeoutError",
             "PayloadTooLargeError",
             "RateLimitError",
@@ -94,7 +101,13 @@ def test_iqm_job_has_the_reference_surface() -> None:
         "**kwargs: 'Any'",
     ]
     assert params(IQMJob.queue_position) == ["self", "refresh: 'bool' = False"]
-    assert params(IQMJob.result) == ["self", "timeout: 'float | None' = None", "cancel_after_timeout: 'bool' = False"]
+    # IQM's two parameters, then ours, keyword-only: a tqdm line while waiting.
+    assert params(IQMJob.result) == [
+        "self",
+        "timeout: 'float | None' = None",
+        "cancel_after_timeout: 'bool' = False",
+        "progress: 'bool | None' = None",
+    ]
     assert params(IQMJob.wait_for_final_state)[1:] == [
         "timeout: 'float | None' = None",
         "wait: 'float' = 5",

@@ -11,7 +11,7 @@ from qiskit import QuantumCircuit
 from qiskit.providers import JobStatus
 
 from iqm_async.server import RunningServer
-from iqm_sync_shim import IQMBackend, IQMJob, JobFailedError, JobTimeoutError, PortalThreadError
+from iqm_sync_shim import IQMBackend, IQMJob, JobFailedError, JobTimeoutError, PortalThreadError, _runner
 
 
 def portal_threads() -> list[threading.Thread]:
@@ -82,8 +82,13 @@ def test_result_async_from_trio(backend: IQMBackend, bell: QuantumCircuit, srv: 
     assert sum(counts.values()) == 8
 
 
-def test_blocking_calls_inside_a_running_loop(backend: IQMBackend, bell: QuantumCircuit, srv: RunningServer) -> None:
-    def sync_code() -> dict[str, int]:  # e.g. a library function called from a notebook cell or a handler
+def test_blocking_calls_inside_a_running_loop(
+    backend: IQMBackend, bell: QuantumCircuit, srv: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They work (the portal runs them), and the first one with an async twin warns that it stalls the loop."""
+    monkeypatch.setattr(_runner, "_warned_blocking", False)
+
+    def sync_code() -> dict[str, int]:  # e.g. a library function called from a handler
         job = backend.run(bell, shots=8)
         job.status()
         return job.result().get_counts()
@@ -92,7 +97,8 @@ def test_blocking_calls_inside_a_running_loop(backend: IQMBackend, bell: Quantum
         asyncio.get_running_loop()  # a loop is running in this thread
         return sync_code()
 
-    assert sum(asyncio.run(main()).values()) == 8
+    with pytest.warns(RuntimeWarning, match=r"IQMJob.status\(\) blocks this thread.*await job.status_async"):
+        assert sum(asyncio.run(main()).values()) == 8
 
 
 def test_on_the_portal_loop_async_methods_call_the_core_directly_and_blocking_ones_refuse(

@@ -138,7 +138,7 @@ def test_get_backend_by_name(provider: IQMProvider) -> None:
     assert provider.get_backend("sim").name == "sim"
     with pytest.raises(QiskitBackendNotFoundError, match="nope"):
         provider.get_backend("nope")
-    with pytest.raises(QiskitBackendNotFoundError, match="Facade"):
+    with pytest.raises(QiskitBackendNotFoundError, match="layout of .facade_garnet"):
         provider.get_backend("facade_garnet")
 
 

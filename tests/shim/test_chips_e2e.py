@@ -112,9 +112,19 @@ def test_coupling_map_lists_each_coupler_once_as_iqm(garnet: IQMBackend) -> None
     assert (7, 2) in edges and (2, 7) not in edges
 
 
-def test_use_metrics_is_a_clear_typed_error(providers: dict[str, IQMProvider]) -> None:
-    with pytest.raises(MetricsNotAvailableError, match="not served yet"):
-        providers["garnet"].get_backend(use_metrics=True)
+def test_use_metrics_without_metrics_on_the_server_is_a_clear_typed_error(
+    providers: dict[str, IQMProvider], srv: RunningServer
+) -> None:
+    backend = providers["garnet"].get_backend(use_metrics=True)  # served: the target carries the numbers
+    assert backend.metrics is not None and backend.target["cz"][(0, 1)].error is not None
+    # A server that serves no metrics (IQM Resonance today) answers the metrics path with 404.
+    path = "/api/v1/calibration-sets/*/*/metrics"
+    srv.state.faults.add({"match": {"method": "GET", "path": path}, "action": "status", "status": 404, "times": None})
+    try:
+        with pytest.raises(MetricsNotAvailableError, match="serves no quality metrics"):
+            providers["garnet"].get_backend(use_metrics=True)
+    finally:
+        srv.state.faults.clear()
     assert issubclass(MetricsNotAvailableError, NotImplementedError)
 
 

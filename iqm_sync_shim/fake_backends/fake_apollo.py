@@ -1,0 +1,5 @@
+"""IQM's import path ``iqm.qiskit_iqm.fake_backends.fake_apollo``."""
+
+from .named import IQMFakeApollo
+
+__all__ = ["IQMFakeApollo"]

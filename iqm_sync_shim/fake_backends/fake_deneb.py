@@ -1,0 +1,5 @@
+"""IQM's import path ``iqm.qiskit_iqm.fake_backends.fake_deneb``."""
+
+from .named import IQMFakeDeneb
+
+__all__ = ["IQMFakeDeneb"]
