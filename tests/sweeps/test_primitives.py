@@ -141,3 +141,24 @@ def test_the_sync_sampler_runs_on_the_portal_and_its_handle_lists_and_cancels_th
             assert server.state.wait_for(lambda: server.state.stats()["jobs_by_status"].get("cancelled") == 1, 20)
         finally:
             server.state.release()
+
+
+def test_the_sync_sampler_agrees_with_qiskits_backend_sampler_over_our_backend(server) -> None:
+    from qiskit import transpile
+    from qiskit.primitives import BackendSamplerV2
+    from scipy.stats import chi2_contingency
+
+    circuit = swept()
+    values = np.array([[0.7, 1.9], [2.2, 0.4]])
+    shots = 3000
+    with IQMProvider(server.url, **FAST) as provider:
+        backend = provider.get_backend()
+        isa = transpile(circuit, backend, seed_transpiler=4)
+        ours = SyncSamplerV2(backend).run([(isa, values)], shots=shots).result()[0]
+        theirs = BackendSamplerV2(backend=backend).run([(isa, values)], shots=shots).result()[0]
+    assert ours.data.first.shape == theirs.data.first.shape == (2,)
+    for i in range(2):
+        a, b = ours.join_data().get_counts(i), theirs.join_data().get_counts(i)
+        keys = sorted(set(a) | set(b))
+        table = [[a.get(k, 0) for k in keys], [b.get(k, 0) for k in keys]]
+        assert chi2_contingency(table).pvalue > P_MIN, (a, b)  # two samples of one distribution

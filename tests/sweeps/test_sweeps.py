@@ -13,7 +13,7 @@ import anyio
 import numpy as np
 import pytest
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter, ParameterVector
+from qiskit.circuit import Parameter
 from qiskit.circuit.library import real_amplitudes
 from qiskit.primitives import BindingsArray
 from qiskit.transpiler import generate_preset_pass_manager
