@@ -298,3 +298,33 @@ def test_the_default_executor_is_inline_for_small_batches_and_a_pool_for_large_o
     mine.shutdown()
     with pytest.raises(ValueError, match="Executor"):
         choose_executor("threads", small, False)  # type: ignore[arg-type]
+
+
+async def test_the_default_pool_prepares_a_large_batch_and_streams_it(server, monkeypatch) -> None:
+    import iqm_async.sweeps.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "POOL_MIN_TRANSPILES", 10)  # "large" for this test: the real threshold is 1,000
+    made: list[concurrent.futures.Executor] = []
+    real = pipeline._process_pool
+
+    def recording(workers: int) -> concurrent.futures.Executor:
+        made.append(real(workers))
+        return made[-1]
+
+    monkeypatch.setattr(pipeline, "_process_pool", recording)
+    circuits = []
+    for k in range(30):
+        qc = QuantumCircuit(2, name=f"c{k}")
+        qc.ry(k * 0.1, 0)
+        qc.cx(0, 1)
+        qc.measure_all()
+        circuits.append(qc)
+    async with AsyncIQMClient(server.url, **FAST) as client:
+        batch = client.run_batch(circuits, transpile=True, seed_transpiler=3, shots=40, circuits_per_job=10, progress=False)
+        results = await batch.results()
+    assert len(made) == 1  # the pool was the batch's own ...
+    assert made[0]._shutdown_thread  # type: ignore[attr-defined]  # ... and is shut down with its preparation
+    assert [sum(r.counts.values()) for r in results] == [40] * 30
+    assert all(set(r.counts) <= {"00", "11"} for r in results)  # a Bell-like pair, whatever the angle
+    assert len(batch.job_ids) == 3
+    assert "groups" not in batch.spec  # streamed by default: the jobs were cut as they were prepared
