@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from ..client import AsyncIQMClient
     from ..results import CircuitResult
 
-__all__ = ["PrimitiveRun", "PrimitiveSettings", "register_bits", "run_items"]
+__all__ = ["PRIMITIVE_CIRCUITS_PER_JOB", "PrimitiveRun", "PrimitiveSettings", "register_bits", "run_items"]
+
+PRIMITIVE_CIRCUITS_PER_JOB = 1000
+"""Circuits per job of a primitive run when none is given (a job is still cut to the body limit).
+
+A primitive returns its result only when every PUB is done, so streaming 100-circuit jobs buys nothing
+there, while each job costs its own submit, polls and download: Qiskit's ``BackendSamplerV2`` sends a
+1,000-binding PUB as one job, and so do we.
+"""
 
 
 @dataclass
@@ -112,7 +120,7 @@ async def run_items(
             optimization_level=settings.optimization_level if transpile else None,
             seed_transpiler=settings.seed_transpiler if transpile else None,
             executor=settings.executor,  # type: ignore[arg-type]
-            circuits_per_job=settings.circuits_per_job,
+            circuits_per_job=settings.circuits_per_job or PRIMITIVE_CIRCUITS_PER_JOB,
             max_in_flight=settings.max_in_flight,
             timeout_seconds=settings.timeout_seconds,
             progress=settings.progress,

@@ -51,7 +51,7 @@ class SamplerV2(BaseSamplerV2):  # type: ignore[misc, unused-ignore]  # qiskit s
         optimization_level: see ``transpile``.
         seed_transpiler: see ``transpile``.
         executor: where circuits are prepared (see ``run_batch``).
-        circuits_per_job: most circuits per job (default: the batch's).
+        circuits_per_job: most circuits per job (default 1,000, cut further to the body limit).
         max_in_flight: most jobs under way at once.
         timeout_seconds: deadline of each run (default 3 h).
         progress: a progress bar per run.
