@@ -251,8 +251,11 @@ class Transport:
                     ) as op:
                         try:
                             response = await self._send(method, path, body, params, job_id, op)
+                        except NotSentError:
+                            self.budget.refund(charge)  # it never arrived, so the server's quota never saw it
+                            raise
                         finally:
-                            self.budget.settle(charge)
+                            self.budget.settle(charge)  # a no-op after a refund
                         return parse(response)
         except ServerUnreachableError as exc:
             raise self._unreachable(exc, method, path, started, job_id) from exc

@@ -377,3 +377,25 @@ async def test_batch_stops_submitting_into_a_failing_gateway(
     names = [c["name"] for j in server.state.store.job_ids() for c in server.state.store.payload(j)["circuits"]]
     assert len(names) == len(set(names))
     assert len(ok) <= server.state.stats()["jobs_created"] <= len(ok) + len(unknown)
+
+
+async def test_refused_submits_do_not_use_up_the_request_budget(
+    server: RunningServer, proxy: FaultProxy, vt: VirtualTime
+) -> None:
+    """Refused connections never reached the server, so its quota never counted them: after a short outage
+    the batch submits at once instead of waiting out a rate-limit window it filled with refusals."""
+    circuits = [pattern(i) for i in range(12)]  # 12 submits fit in one window of the default quota
+    async with client_for(proxy, vt) as client:
+        calset = (await client.dynamic_architecture()).calibration_set_id
+        budget = client.transport.budget
+        with proxy.outage("refuse"):
+            batch = client.run_batch(
+                circuits, shots=SHOTS, circuits_per_job=1, progress=False, calibration_set_id=calset
+            )
+            async with batch:
+                await vt.until(vt.offset + 5)
+                proxy.set_mode("forward")
+                results = await batch.results()
+    assert [r.counts for r in results] == [{pattern_outcome(i): SHOTS} for i in range(12)]
+    assert server.state.stats()["jobs_created"] == 12
+    assert budget.stats.waited_seconds == 0, "refused submits were charged to the budget"
