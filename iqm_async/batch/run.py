@@ -159,6 +159,8 @@ class Batch(BatchWorkers):
         self._gate = anyio.Event()
         self._gate.set()
         self._probing = False
+        self._path_ok = anyio.Event()  # unset until a first submit got through (see BatchWorkers._submit)
+        self._scouting = False
         self._journal_failure: JournalError | None = None
         self._unrecorded: list[str] = []
         self.notes: list[str] = []

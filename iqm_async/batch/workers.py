@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,7 +33,7 @@ import anyio
 from .._config import DEFAULT_RATE_LIMIT_POLICY
 from .._journal import Journal
 from .._logging import bind_batch, fields
-from .._outage import Outage, is_outage
+from .._outage import OUTAGE_BASE_DELAY, Outage, is_outage
 from ..errors import (
     APIStatusError,
     IQMError,
@@ -93,6 +94,8 @@ class BatchWorkers:
     _outage: Outage
     _gate: anyio.Event
     _probing: bool
+    _path_ok: anyio.Event
+    _scouting: bool
     _journal_failure: JournalError | None
     _unrecorded: list[str]
     _feed: Pipeline | None
@@ -269,6 +272,14 @@ class BatchWorkers:
         async with self._submit_limiter:
             while True:
                 await self._gate.wait()  # closed while a probe checks that the server is healthy again
+                # Slow start: at the batch's start and after every pause one submit (the scout) goes alone,
+                # and the others follow once it got through: a gateway that fails on arrival then costs one
+                # ambiguous submit, not one per submit in flight.
+                scout = not self._path_ok.is_set()
+                if scout and self._scouting:
+                    await self._path_ok.wait()
+                    continue  # the scout may have failed and closed the gate: look again
+                self._scouting = self._scouting or scout
                 await self._pace_submit()
                 retry: IQMError | None = None
                 # Once the request may leave, finish it and journal the id even if we are cancelled meanwhile:
@@ -281,18 +292,27 @@ class BatchWorkers:
                         )
                     except ServerUnreachableError as exc:
                         retry = exc  # nothing was sent: no job can exist
+                        self._scouted(scout, ok=False)
                     except RateLimitError as exc:
                         retry = exc  # refused before anything was created
+                        self._scouted(scout, ok=True)  # the path works; the budget paces the rest
                     except SubmissionUnknownError as exc:
                         message = str(exc)
                         self._journal_write(Journal.unknown, group.index, group.start, group.stop, message)
                         self._pause(exc)
+                        self._scouted(scout, ok=False)
                         raise
                     except APIStatusError as exc:
                         # The server answered, so no job exists, and this refusal would only recur.
                         status, body = exc.status_code, exc.body
                         self._journal_write(Journal.refused, group.index, group.start, group.stop, status, body)
+                        self._scouted(scout, ok=True)
                         raise
+                    except BaseException:
+                        self._scouted(scout, ok=False)
+                        raise
+                    else:
+                        self._scouted(scout, ok=True)
                     finally:
                         self._submits_pending -= 1
                     if retry is None:
@@ -307,7 +327,8 @@ class BatchWorkers:
                             raise self._journal_failure
                 if retry is None:
                     break
-                self._pause(retry)
+                if not isinstance(retry, RateLimitError):
+                    self._pause(retry)
         if self._cancelling:
             # cancel() ran while this submit was on the wire and could not see the job yet.
             with anyio.CancelScope(shield=True), anyio.move_on_after(30):
@@ -336,9 +357,21 @@ class BatchWorkers:
                 return
             await self._client.sleep(delay)
 
+    def _scouted(self, scout: bool, *, ok: bool) -> None:
+        """Take the scout submit's verdict: let the others go, or (after a failure) make the next try scout."""
+        if not scout:
+            return
+        self._scouting = False
+        waiting = self._path_ok
+        if not ok:
+            self._path_ok = anyio.Event()  # the next submit after the pause scouts again
+        waiting.set()  # wake the submits that waited for the verdict; they look at the gate again
+
     def _pause(self, error: IQMError) -> None:
-        """Stop submitting until a probe finds the server healthy again (one probe per batch at a time)."""
+        """Stop submitting and polling until a probe finds the server healthy again (one probe at a time)."""
         pause = self._outage.failed(error)
+        if self._path_ok.is_set():
+            self._path_ok = anyio.Event()  # after the pause, one submit scouts before the others follow
         if self._probing:
             return
         self._probing = True
@@ -375,11 +408,15 @@ class BatchWorkers:
             group: Group = entry.context
             job = group.job
             assert job is not None
+            # During an outage one probe asks for the whole batch; the polls wait for its all-clear.
+            await self._gate.wait()
             try:
                 data = await entry.fetch()
             except Exception as exc:  # the transport already retried this one request
-                if is_outage(exc, self._outage.malformed):
-                    self._scheduler.retry_later(entry, self._outage.failed(exc))
+                if isinstance(exc, IQMError) and is_outage(exc, self._outage.malformed):
+                    self._pause(exc)
+                    # Spread over up to one outage pause, so the polls do not all return at once.
+                    self._scheduler.retry_later(entry, OUTAGE_BASE_DELAY * random.random())
                     continue
                 self._scheduler.untrack(entry)
                 self._finish(group, error=_about_job(exc, job))
