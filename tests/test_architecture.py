@@ -1,4 +1,4 @@
-"""The module boundaries of architecture.md §1, checked statically and in a subprocess."""
+"""The module boundaries of the package layering, checked statically and in a subprocess."""
 
 from __future__ import annotations
 
