@@ -64,6 +64,7 @@ from .errors import (
 )
 from .job import AsyncJob
 from .models import JobData
+from .primitives import EstimatorV2, SamplerV2
 from .result_files import load_results, save_results
 from .results import CircuitResult
 
@@ -93,6 +94,7 @@ __all__ = [
     "ConflictError",
     "ConnectError",
     "DataSizeError",
+    "EstimatorV2",
     "ForbiddenError",
     "GatewayTimeoutError",
     "IQMError",
@@ -115,6 +117,7 @@ __all__ = [
     "RateLimitPolicy",
     "RequestTimeoutError",
     "RetryPolicy",
+    "SamplerV2",
     "ServerError",
     "SubmissionUnknownError",
     "SystemUnavailableError",

@@ -137,6 +137,16 @@ class RequestBudget:
             when = self._log[-1][0]  # keep the log in time order even with a clock that steps back
         self._log.append((when, cost))
 
+    def refund(self, token: int) -> None:
+        """Take back the charge of ``token``: its request never reached the server (a refused connection).
+
+        The server's quota counts requests that arrive; charging refused ones would leave the client
+        waiting out a window the server never saw filled after an outage.
+        """
+        cost = self._inflight.pop(token, None)
+        if cost is not None:
+            self._spent = max(0, self._spent - cost)
+
     def observe(self, limit: str | None, remaining: str | None) -> None:
         """Update the budget from a reply's ``RateLimit-Limit`` and ``RateLimit-Remaining`` headers."""
         if not self._policy.enabled:

@@ -195,6 +195,7 @@ class Transport:
         *,
         kind: RequestKind = "read",
         json: Any = None,
+        content: bytes | None = None,
         params: Mapping[str, str] | None = None,
         parse: Callable[[httpx.Response], T],
         job_id: str | None = None,
@@ -208,6 +209,7 @@ class Transport:
             kind: ``read``/``cancel``/``delete`` are retried on transient failures; ``submit`` only
                 when the server provably did not act on it.
             json: body to send as UTF-8 JSON.
+            content: a body already encoded as UTF-8 JSON, sent as it is (instead of ``json``).
             params: query parameters.
             parse: turns the 2xx reply into the result; a ``MalformedResponseError`` from it counts
                 as a failed attempt.
@@ -217,7 +219,9 @@ class Transport:
         Raises:
             IQMError: a subclass saying what went wrong; never a bare httpx exception.
         """
-        body = None if json is None else jsonlib.dumps(json, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        body = content
+        if json is not None:
+            body = jsonlib.dumps(json, ensure_ascii=False, allow_nan=False).encode("utf-8")
         cost = self._costs.get(kind, 10)
         if body is not None and kind == "submit":
             cost += 100 * (len(body) // (10 * 1024 * 1024))
@@ -247,8 +251,11 @@ class Transport:
                     ) as op:
                         try:
                             response = await self._send(method, path, body, params, job_id, op)
+                        except NotSentError:
+                            self.budget.refund(charge)  # it never arrived, so the server's quota never saw it
+                            raise
                         finally:
-                            self.budget.settle(charge)
+                            self.budget.settle(charge)  # a no-op after a refund
                         return parse(response)
         except ServerUnreachableError as exc:
             raise self._unreachable(exc, method, path, started, job_id) from exc

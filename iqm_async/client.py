@@ -40,6 +40,8 @@ from ._config import (
 from ._forecast import ThroughputHistory
 from ._logging import fields
 from ._transport import Transport, parse_json, parse_nothing, request_timeout_from_env
+from .batch.api import resume_batch as _resume_batch
+from .batch.api import run_batch as _run_batch
 from .calibration import CalibrationMetrics, ObservationSet
 from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
@@ -60,7 +62,6 @@ if TYPE_CHECKING:
     import httpx
     from qiskit import QuantumCircuit
 
-    from .batch import Batch
     from .job import AsyncJob
     from .ledger import Ledger, LedgerEntry, UsageReport
 
@@ -283,8 +284,12 @@ class AsyncIQMClient:
             parse=lambda r: StaticQuantumArchitecture.from_json(parse_json(r)),
         )
 
-    async def submit_definition(self, definition: CircuitJobDefinition, *, use_timeslot: bool = False) -> JobData:
+    async def submit_definition(
+        self, definition: CircuitJobDefinition, *, use_timeslot: bool = False, body: bytes | None = None
+    ) -> JobData:
         """Submit a wire-format job (E4) and return its JobData; the job id is known once this returns.
+
+        ``body`` is the definition already encoded as JSON (a batch encodes it while preparing); it is sent as is.
 
         Raises:
             SubmissionUnknownError: if the request failed after it was sent (the job may exist).
@@ -294,7 +299,8 @@ class AsyncIQMClient:
             "POST",
             f"/jobs/{qc.alias}/circuit",
             kind="submit",
-            json=definition.to_json(),
+            json=definition.to_json() if body is None else None,
+            content=body,
             params={"use_timeslot": "true" if use_timeslot else "false"},
             parse=lambda r: JobData.from_json(parse_json(r)),
             context={
@@ -458,7 +464,7 @@ class AsyncIQMClient:
         # The span and INFO record of the submit (iqm_async.telemetry), with the job id once known.
         shots = definition.parameters.shots
         with telemetry.submitting(qc.alias, len(definition.circuits), shots, clock=self.clock) as op:
-            data = await self.submit_definition(definition, use_timeslot=use_timeslot)
+            data = await self.submit_definition(definition, use_timeslot=use_timeslot, body=prepared.body)
             op.set("iqm.job_id", data.id)
         if self.ledger is not None:
             params = prepared.definition.parameters
@@ -494,17 +500,9 @@ class AsyncIQMClient:
 
     # ---------------------------------------------------------------- batches (see iqm_async.batch)
 
-    def run_batch(self, circuits: Sequence[QuantumCircuit], **kwargs: Any) -> Batch:
-        """Fan many circuits out as jobs with bounded concurrency; see :class:`iqm_async.batch.Batch`."""
-        from .batch import Batch
-
-        return Batch.start(self, circuits, **kwargs)
-
-    def resume_batch(self, journal: str | os.PathLike[str], **kwargs: Any) -> Batch:
-        """Re-attach to the jobs recorded in a batch journal without submitting anything again."""
-        from .batch import Batch
-
-        return Batch.resume(self, journal, **kwargs)
+    # Functions of iqm_async.batch.api bound as methods: one explicit signature each (typed, shown by help()).
+    run_batch = _run_batch
+    resume_batch = _resume_batch
 
     # ---------------------------------------------------------------- the job ledger (see iqm_async.ledger)
 
@@ -589,13 +587,21 @@ def _suggest(unknown: Iterable[str], known: Iterable[str]) -> str:
 
 
 class PreparedJob:
-    """A validated job definition with the circuits' register layouts (and the job's tags), ready to send."""
+    """A validated job definition with the circuits' register layouts (and the job's tags), ready to send.
 
-    __slots__ = ("definition", "registers", "tags")
+    ``body``, when given, is the definition already encoded as JSON (what a batch's preparation produces).
+    """
+
+    __slots__ = ("body", "definition", "registers", "tags")
 
     def __init__(
-        self, definition: CircuitJobDefinition, registers: list[list[tuple[str, int]]], tags: tuple[str, ...] = ()
+        self,
+        definition: CircuitJobDefinition,
+        registers: list[list[tuple[str, int]]],
+        tags: tuple[str, ...] = (),
+        body: bytes | None = None,
     ):
         self.definition = definition
         self.registers = registers
         self.tags = tags
+        self.body = body

@@ -309,11 +309,14 @@ class BatchError(IQMError):
 class NotSubmittedError(IQMError):
     """A batch item was never submitted: the batch was cancelled or timed out first, or the journal has no job for it.
 
-    ``reason`` is ``"cancelled"``, ``"timeout"`` or ``"not_in_journal"``. Nothing was created on the server
-    for it; resuming the journal with the circuits submits it.
+    ``reason`` is ``"cancelled"``, ``"timeout"``, ``"not_in_journal"`` or ``"preparation_failed"`` (an earlier
+    circuit of a streamed batch could not be prepared). Nothing was created on the server for it; resuming
+    the journal with the circuits submits it.
     """
 
-    def __init__(self, message: str, *, reason: Literal["cancelled", "timeout", "not_in_journal"]):
+    def __init__(
+        self, message: str, *, reason: Literal["cancelled", "timeout", "not_in_journal", "preparation_failed"]
+    ):
         super().__init__(message)
         self.reason = reason
 

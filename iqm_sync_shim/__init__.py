@@ -57,6 +57,7 @@ from ._runner import PortalThreadError, RunnerClosedError
 from .backend import IQMBackend, MoveGate
 from .fake_backends import IQMErrorProfile, IQMFakeAdonis, IQMFakeAphrodite, IQMFakeApollo, IQMFakeBackend, IQMFakeDeneb
 from .job import IQMJob
+from .primitives import EstimatorV2, IQMPrimitiveJob, SamplerV2
 from .provider import IQMProvider
 from .transpile import (
     ExistingMoveHandlingOptions,
@@ -75,6 +76,9 @@ GatewayTimeoutError = OperationTimeoutError
 """IQM's ``GatewayTimeoutError`` is its alias of ``OperationTimeoutError`` (every timeout); so is ours here."""
 
 __all__ = [
+    "EstimatorV2",
+    "IQMPrimitiveJob",
+    "SamplerV2",
     "AuthenticationError",
     "BadGatewayError",
     "BadRequestError",

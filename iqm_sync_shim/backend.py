@@ -51,11 +51,11 @@ from iqm_async.validation import check_uuid
 
 from ._compat import IQMArchitecture, crystal_coupling_map, take_job_options
 from ._runner import PortalRunner
+from .batch import run_batch as _run_batch
 from .job import IQMJob
 from .sync_client import IQMClient
 
 if TYPE_CHECKING:
-    from .batch import SyncBatch
     from .provider import IQMProvider
 
 __all__ = ["IQMBackend", "MoveGate", "build_target"]
@@ -317,11 +317,10 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         job._refresh()
         return job
 
-    def run_batch(self, circuits: Sequence[QuantumCircuit], **kwargs: Any) -> SyncBatch:
-        """Run many circuits as concurrent jobs; blocking results and iteration (see :mod:`iqm_sync_shim.batch`)."""
-        from .batch import run_batch
-
-        return run_batch(self, circuits, **kwargs)
+    # The facade's batch function takes the backend first, so it is this method as it is: one explicit
+    # signature (every argument typed, shown by help()) instead of a second copy that could drift.
+    run_batch = _run_batch
+    """Run many circuits as concurrent jobs; blocking results and iteration (see :mod:`iqm_sync_shim.batch`)."""
 
     def create_circuit_job_definition(
         self,

@@ -24,12 +24,16 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+from qiskit import QuantumCircuit
+
+from iqm_async._config import DEFAULT_BATCH_POLICY
 from iqm_async.batch import Batch, BatchCounts, Outcome, assemble_results
 from iqm_async.errors import OperationTimeoutError
 
@@ -37,10 +41,15 @@ from ._errors import translate_job_error
 from ._runner import WAIT_SLICE, PortalRunner, get_runner
 
 if TYPE_CHECKING:
-    from qiskit import QuantumCircuit
+    from concurrent.futures import Executor
+
+    from qiskit.providers import BackendV2
     from qiskit.result import Result
+    from qiskit.transpiler import Target
 
     from iqm_async import AsyncIQMClient
+    from iqm_async.batch.api import ParameterValues
+    from iqm_async.models import DDMode, HeraldingMode, MoveGateFrameTracking, MoveGateValidation
     from iqm_async.results import CircuitResult
 
     from .backend import IQMBackend
@@ -83,7 +92,10 @@ class _Shared:
 
 
 async def _drive(
-    client: AsyncIQMClient, circuits: Sequence[QuantumCircuit], kwargs: dict[str, Any], shared: _Shared
+    client: AsyncIQMClient,
+    circuits: Sequence[QuantumCircuit] | QuantumCircuit,
+    kwargs: dict[str, Any],
+    shared: _Shared,
 ) -> None:
     """Run the batch on the portal loop and publish every outcome (runs as one portal task)."""
     error: BaseException | None = None
@@ -100,26 +112,78 @@ async def _drive(
         shared.finish(error)
 
 
-def run_batch(backend: IQMBackend, circuits: Sequence[QuantumCircuit], **kwargs: Any) -> SyncBatch:
+def run_batch(
+    backend: IQMBackend,
+    circuits: Sequence[QuantumCircuit] | QuantumCircuit,
+    *,
+    shots: int | None = None,
+    parameter_values: ParameterValues | None = None,
+    transpile: bool | Target | BackendV2 | None = None,
+    optimization_level: int | None = None,
+    seed_transpiler: int | None = None,
+    executor: Executor | Literal["auto"] | None = "auto",
+    stream: bool | None = None,
+    circuits_per_job: int | None = None,
+    max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
+    timeout_seconds: float | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    progress: bool | None = None,
+    on_complete: Callable[[Outcome], object] | None = None,
+    qubit_names: Sequence[str] | None = None,
+    use_timeslot: bool = False,
+    tags: str | Sequence[str] | None = None,
+    calibration_set_id: str | None = None,
+    qubit_mapping: Mapping[str, str] | None = None,
+    max_circuit_duration_over_t2: float | None = None,
+    heralding_mode: HeraldingMode | None = None,
+    move_gate_validation: MoveGateValidation | None = None,
+    move_gate_frame_tracking: MoveGateFrameTracking | None = None,
+    active_reset_cycles: int | None = None,
+    dd_mode: DDMode | None = None,
+    dd_strategy: Mapping[str, Any] | None = None,
+) -> SyncBatch:
     """Start a batch of circuits on the backend's quantum computer; return once it is running.
 
-    Takes the keyword arguments of :meth:`iqm_async.AsyncIQMClient.run_batch` (``shots``,
-    ``circuits_per_job``, ``max_in_flight``, ``timeout_seconds``, ``journal``, ``progress``,
-    ``on_complete``, job options). ``shots`` defaults to ``backend.options.shots``; the circuits are
-    sent with the backend's calibration set and qubit names, as :meth:`IQMBackend.run` sends them.
+    Takes the arguments of :meth:`iqm_async.AsyncIQMClient.run_batch` (documented on
+    :meth:`iqm_async.batch.Batch.start`). ``shots`` defaults to ``backend.options.shots``; the circuits
+    are sent with the backend's calibration set and qubit names, as :meth:`IQMBackend.run` sends them.
+    ``transpile=True`` transpiles for this backend (``transpile=backend`` is the same).
 
     Raises:
         CircuitValidationError: a circuit is not transpiled for the backend (nothing was sent).
         JournalError: the journal file exists already.
     """
-    kwargs.setdefault("shots", backend.options.shots)
-    kwargs.setdefault("calibration_set_id", backend.calibration_set_id)
-    kwargs.setdefault("qubit_names", backend.physical_qubits)
-    on_complete = kwargs.pop("on_complete", None)
+    kwargs: dict[str, Any] = {
+        "shots": backend.options.shots if shots is None else shots,
+        "parameter_values": parameter_values,
+        "transpile": backend if transpile is True else transpile,
+        "optimization_level": optimization_level,
+        "seed_transpiler": seed_transpiler,
+        "executor": executor,
+        "stream": stream,
+        "circuits_per_job": circuits_per_job,
+        "max_in_flight": max_in_flight,
+        "timeout_seconds": timeout_seconds,
+        "journal": journal,
+        "progress": progress,
+        "qubit_names": backend.physical_qubits if qubit_names is None else qubit_names,
+        "use_timeslot": use_timeslot,
+        "tags": tags,
+        "calibration_set_id": backend.calibration_set_id if calibration_set_id is None else calibration_set_id,
+        "qubit_mapping": qubit_mapping,
+        "max_circuit_duration_over_t2": max_circuit_duration_over_t2,
+        "heralding_mode": heralding_mode,
+        "move_gate_validation": move_gate_validation,
+        "move_gate_frame_tracking": move_gate_frame_tracking,
+        "active_reset_cycles": active_reset_cycles,
+        "dd_mode": dd_mode,
+        "dd_strategy": dd_strategy,
+    }
     client = backend.async_client
     runner = get_runner()
     shared = _Shared()
-    future = runner.submit(_drive, client, list(circuits), kwargs, shared)
+    items = circuits if isinstance(circuits, QuantumCircuit) else list(circuits)
+    future = runner.submit(_drive, client, items, kwargs, shared)
     sync = SyncBatch(runner, future, shared, on_complete)
     sync._wait_until(lambda: shared.ready or shared.finished, None)
     if not shared.ready:
@@ -162,6 +226,19 @@ class SyncBatch:
         """Ids of the jobs submitted so far, in the order they were assigned."""
         batch = self._shared.batch
         return [] if batch is None else list(batch.job_ids)
+
+    def locate(self, index: int) -> tuple[int, tuple[int, ...]]:
+        """Return ``(input circuit, point)`` of item ``index`` (see :meth:`iqm_async.batch.Batch.locate`)."""
+        batch = self._shared.batch
+        if batch is None:
+            raise RuntimeError("The batch has not started.")
+        return batch.locate(index)
+
+    @property
+    def preparation_error(self) -> Exception | None:
+        """Why a streamed batch stopped preparing, if it did (see ``run_batch``'s ``stream``)."""
+        batch = self._shared.batch
+        return None if batch is None else batch.preparation_error
 
     @property
     def counts(self) -> BatchCounts:

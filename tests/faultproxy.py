@@ -140,10 +140,14 @@ class FaultProxy:
 
     async def _shutdown(self) -> None:
         await self._switch("refuse")
+        # Aborted connections end their handlers by themselves; only stragglers are cancelled (cancelling
+        # stream callbacks logs a traceback each on some Python versions).
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _count(self, mode: str) -> None:
         with self.changed:

@@ -165,7 +165,7 @@ async def test_shots_at_the_maximum_are_sent(client: AsyncIQMClient, server: Run
 
 
 async def test_non_json_metadata_is_sent_as_null_with_a_warning(client: AsyncIQMClient, server: RunningServer) -> None:
-    """Not refused (protocol §6.5): the circuit goes out with ``metadata: null`` and a warning says why."""
+    """Not refused: the circuit goes out with ``metadata: null`` and a warning says why."""
     qc = measured(name="meta")
     qc.metadata = {"fine": 1, "callback": object()}
     with pytest.warns(UserWarning, match="Metadata of the circuit 'meta' was dropped"):

@@ -1,4 +1,4 @@
-"""Every client operation against every fault of the server's switchboard (protocol §10.9).
+"""Every client operation against every fault of the server's switchboard.
 
 Each cell arms one fault on the embedded server, runs one client operation under a hang guard
 (``anyio.fail_after``), and classifies what came out:

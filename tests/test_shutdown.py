@@ -7,7 +7,7 @@ clean baseline; the embedded server runs in this process and is not counted.
   request) on asyncio and on trio, the process has the same threads (Python and OS level), the same
   open fds, no connection to the server and no task left.
 * ``with IQMProvider(...)``: the connection pool is closed and no thread or fd is added per provider.
-  The facade's one event-loop thread is process-wide by design (architecture §3): it stays until
+  The facade's one event-loop thread is process-wide by design: it stays until
   interpreter exit (or ``close()`` of the runner), and then the counts return to the baseline.
 * The interpreter: exits promptly with status 0 and nothing on stderr under ``-W error -X dev``, even
   with a job left waiting on the server.

@@ -5,12 +5,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import anyio
-import anyio.lowlevel
 
 from .._config import DEFAULT_SHOTS
 from .._journal import (
@@ -24,15 +21,26 @@ from .._journal import (
 )
 from .._logging import fields
 from .._version import __version__
-from ..errors import SubmissionUnknownError, error_from_response
+from ..errors import CircuitValidationError, SubmissionUnknownError, ValidationError, error_from_response
+from ..models import JobParameters
 
 if TYPE_CHECKING:
     from qiskit import QuantumCircuit
 
     from ..client import AsyncIQMClient, PreparedJob
     from ..job import AsyncJob
+    from ..sweeps import Part, Pipeline, SweepInput
 
-__all__ = ["DEFAULT_CIRCUITS_PER_JOB", "MAX_JOB_BODY_BYTES", "Group", "Plan", "plan_new", "plan_resume"]
+__all__ = [
+    "DEFAULT_CIRCUITS_PER_JOB",
+    "MAX_JOB_BODY_BYTES",
+    "Group",
+    "Plan",
+    "SweepOptions",
+    "plan_new",
+    "plan_resume",
+    "prepared_job",
+]
 
 logger = logging.getLogger("iqm_async.batch")
 
@@ -41,10 +49,6 @@ DEFAULT_CIRCUITS_PER_JOB = 100
 
 MAX_JOB_BODY_BYTES = 8 * 1024 * 1024
 """Largest job body a batch builds: under IQM's 10 MiB cost step and the server's body limit."""
-
-_PREPARE_YIELD_EVERY = 32
-"""Groups converted between two checkpoints, so a large batch does not starve the event loop."""
-
 
 class Group:
     """One job's worth of circuits: indices ``start <= i < stop``."""
@@ -69,8 +73,23 @@ class Group:
 
 
 @dataclass
+class SweepOptions:
+    """How a batch prepares its items: parameter values, transpiling, and where the CPU stage runs."""
+
+    parameter_values: Any = None
+    transpile: Any = None
+    optimization_level: int | None = None
+    seed_transpiler: int | None = None
+    executor: Any = "auto"
+    stream: bool | None = None
+
+
+@dataclass
 class Plan:
-    """What a batch runs: its groups, its spec (as journaled) and the settings every submit uses."""
+    """What a batch runs: its groups, its spec (as journaled) and the settings every submit uses.
+
+    A streamed plan has no groups yet: ``feed`` prepares them chunk by chunk while the batch submits.
+    """
 
     spec: dict[str, Any]
     groups: list[Group]
@@ -80,7 +99,61 @@ class Plan:
     qubit_names: list[str] | None
     use_timeslot: bool
     journal: Journal | None = None
+    tags: tuple[str, ...] = ()
     notes: list[str] = field(default_factory=list)
+    feed: Pipeline | None = None
+    items: SweepInput | None = None
+    parameters: JobParameters | None = None
+
+
+def prepared_job(part: Part, parameters: JobParameters, tags: tuple[str, ...]) -> PreparedJob:
+    """Return a prepared part as a job ready to submit (its body encoded already)."""
+    from ..client import PreparedJob
+
+    return PreparedJob(part.definition(parameters), part.registers, tags, body=part.body(parameters))
+
+
+async def _pipeline(
+    client: AsyncIQMClient,
+    circuits: Sequence[QuantumCircuit],
+    ranges: Callable[[int], list[tuple[int, int]]],
+    *,
+    shots: int,
+    qubit_names: Sequence[str] | None,
+    options: dict[str, Any],
+    sweep: SweepOptions,
+) -> tuple[Pipeline, JobParameters]:
+    """Set up the CPU stage of a batch: items, architecture, job parameters, transpiling and executor.
+
+    Nothing is sent but the architecture read; every check that needs no conversion happens here, and the
+    swept circuits (those with parameter values) are transpiled and converted, so their errors come first.
+    """
+    from ..qiskit_convert import qubit_names as default_qubit_names
+    from ..sweeps import Pipeline, StageSettings, SweepInput, resolve_transpile
+    from ..sweeps.pipeline import choose_executor
+
+    dqa = await client.dynamic_architecture(options.get("calibration_set_id"))
+    # A concrete id makes every job of the batch use this calibration set, and the cached DQA.
+    options["calibration_set_id"] = dqa.calibration_set_id
+    try:
+        parameters = JobParameters(shots=shots, **options)
+    except TypeError as exc:
+        raise CircuitValidationError(str(exc)) from None
+    parameters.check(CircuitValidationError)
+    names = list(qubit_names) if qubit_names is not None else default_qubit_names(dqa)
+    items = SweepInput(circuits, sweep.parameter_values)
+    spec = resolve_transpile(
+        sweep.transpile, dqa, names, optimization_level=sweep.optimization_level, seed_transpiler=sweep.seed_transpiler
+    )
+    settings = StageSettings(tuple(names), dqa, parameters, MAX_JOB_BODY_BYTES, spec)
+    executor, owned = choose_executor(sweep.executor, items, spec is not None)
+    pipeline = Pipeline(items, settings, ranges(items.total), executor, owned=owned)
+    try:
+        await pipeline.build_templates()
+    except BaseException:
+        pipeline.close()
+        raise
+    return pipeline, parameters
 
 
 async def plan_new(
@@ -91,44 +164,78 @@ async def plan_new(
     circuits_per_job: int,
     qubit_names: list[str] | None,
     use_timeslot: bool,
+    tags: tuple[str, ...],
     options: Mapping[str, Any],
     journal_path: str | None,
+    sweep: SweepOptions | None = None,
 ) -> Plan:
-    """Convert and validate every circuit into jobs, then create the journal (if any) with the batch's spec.
+    """Prepare every item into jobs (or only start to, when streamed), then create the journal with the spec.
 
-    Nothing is sent but the architecture read: a bad circuit fails the whole batch here.
+    Nothing is sent but the architecture read: unless the plan is streamed, a bad circuit fails the whole
+    batch here; a streamed plan still fails here for bad parameter values and bad swept circuits.
     """
+    sweep = sweep or SweepOptions()
     options = dict(options)
-    dqa = await client.dynamic_architecture(options.get("calibration_set_id"))
-    # A concrete id makes every prepare() below use the cached DQA instead of asking for "default".
-    options["calibration_set_id"] = dqa.calibration_set_id
-    prepared: list[tuple[int, int, PreparedJob]] = []
-    hashes = ChunkHash()  # fed circuit by circuit: the encoded circuits are never all in memory
-    for n, start in enumerate(range(0, len(circuits), circuits_per_job)):
-        stop = min(start + circuits_per_job, len(circuits))
-        prepared.extend(await _prepare_range(client, circuits, start, stop, hashes, shots, qubit_names, options))
-        if n % _PREPARE_YIELD_EVERY == _PREPARE_YIELD_EVERY - 1:
-            await anyio.lowlevel.checkpoint()
-    params = prepared[0][2].definition.parameters.to_json() if prepared else {}
-    qc = await client.quantum_computer()
-    spec = {
-        "batch_id": str(uuid.uuid4()),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "client": f"iqm_async {__version__}",
-        "url": client.url,
-        "quantum_computer": qc.alias,
-        "circuits": len(circuits),
-        "groups": encode_groups([b - a for a, b, _ in prepared]),
-        "shots": shots,
-        "options": options,
-        "qubit_names": qubit_names,
-        "use_timeslot": use_timeslot,
-        "circuits_sha256": hashes.hexdigest(),
-        "parameters_sha256": sha256_of([canonical_json(params)]),
-    }
-    groups = [Group(i, a, b) for i, (a, b, _) in enumerate(prepared)]
-    for group, (_, _, job) in zip(groups, prepared):
-        group.prepared = job
+
+    def ranges(total: int) -> list[tuple[int, int]]:
+        return [(a, min(a + circuits_per_job, total)) for a in range(0, total, circuits_per_job)]
+
+    pipeline, parameters = await _pipeline(
+        client, circuits, ranges, shots=shots, qubit_names=qubit_names, options=options, sweep=sweep
+    )
+    stream = sweep.stream
+    if stream is None:
+        # Small batches prepare in well under a second, so all or nothing costs nothing there; large ones
+        # (those that get an executor) submit their first job as soon as it is ready.
+        stream = journal_path is None and pipeline.executor is not None and len(pipeline.ranges) > 1
+    groups: list[Group] = []
+    total = pipeline.sweep.total
+    try:
+        if stream and journal_path is not None:
+            raise ValidationError(
+                "stream=True cannot be used with a journal: the journal's spec holds the hash of every circuit, "
+                "so a journaled batch is prepared completely before anything is sent."
+            )
+        qc = await client.quantum_computer()
+        spec: dict[str, Any] = {
+            "batch_id": str(uuid.uuid4()),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "client": f"iqm_async {__version__}",
+            "url": client.url,
+            "quantum_computer": qc.alias,
+            "circuits": total,
+            "shots": shots,
+            "options": options,
+            "qubit_names": qubit_names,
+            "use_timeslot": use_timeslot,
+            "tags": list(tags),
+            "parameters_sha256": sha256_of([canonical_json(parameters.to_json() if total else {})]),
+        }
+        if sweep.parameter_values is not None or pipeline.settings.transpile is not None:
+            spec["sweep"] = {
+                "parameter_values": sweep.parameter_values is not None,
+                "transpiled": pipeline.settings.transpile is not None,
+            }
+        if stream:
+            return Plan(
+                spec, [], total, shots, options, qubit_names, use_timeslot, None, tags=tags, feed=pipeline,
+                items=pipeline.sweep, parameters=parameters,
+            )  # fmt: skip
+        hashes = ChunkHash()  # fed circuit by circuit, for the journal (the only reader of the hash)
+        async for parts in pipeline.parts():
+            for part in parts:
+                if journal_path is not None:
+                    for encoded in part.encoded:
+                        hashes.update(encoded)
+                group = Group(len(groups), part.start, part.stop)
+                group.prepared = prepared_job(part, parameters, tags)
+                groups.append(group)
+        spec["groups"] = encode_groups([g.size for g in groups])
+        if journal_path is not None:
+            spec["circuits_sha256"] = hashes.hexdigest()
+    finally:
+        if not stream:
+            pipeline.close()
     journal = None
     if journal_path is not None:
         journal = Journal(journal_path, create=True)
@@ -137,35 +244,17 @@ async def plan_new(
         except BaseException:
             journal.close()
             raise
-    return Plan(spec, groups, len(circuits), shots, options, qubit_names, use_timeslot, journal)
-
-
-async def _prepare_range(
-    client: AsyncIQMClient,
-    circuits: Sequence[QuantumCircuit],
-    start: int,
-    stop: int,
-    hashes: ChunkHash,
-    shots: int,
-    qubit_names: list[str] | None,
-    options: Mapping[str, Any],
-) -> list[tuple[int, int, PreparedJob]]:
-    """Convert circuits ``start:stop`` into one job, or several if the body would be too large."""
-    job = await client.prepare(list(circuits[start:stop]), shots, qubit_names=qubit_names, **options)
-    encoded = [canonical_json(c.to_json()) for c in job.definition.circuits]
-    if stop - start > 1 and sum(len(e) for e in encoded) > MAX_JOB_BODY_BYTES:
-        mid = (start + stop) // 2
-        return [
-            *await _prepare_range(client, circuits, start, mid, hashes, shots, qubit_names, options),
-            *await _prepare_range(client, circuits, mid, stop, hashes, shots, qubit_names, options),
-        ]
-    for chunk in encoded:
-        hashes.update(chunk)
-    return [(start, stop, job)]
+    return Plan(
+        spec, groups, total, shots, options, qubit_names, use_timeslot, journal, tags=tags, items=pipeline.sweep,
+        parameters=parameters,
+    )  # fmt: skip
 
 
 async def plan_resume(
-    client: AsyncIQMClient, journal_path: str, circuits: Sequence[QuantumCircuit] | None
+    client: AsyncIQMClient,
+    journal_path: str,
+    circuits: Sequence[QuantumCircuit] | None,
+    sweep: SweepOptions | None = None,
 ) -> Plan:
     """Re-attach to a journaled batch: every recorded job is tracked, nothing recorded is submitted again.
 
@@ -176,7 +265,7 @@ async def plan_resume(
     """
     journal = Journal(journal_path, create=False, readonly_ok=True)
     try:
-        plan = await _resume_from(client, journal, journal.read(), circuits)
+        plan = await _resume_from(client, journal, journal.read(), circuits, sweep or SweepOptions())
     except BaseException:
         journal.close()
         raise
@@ -188,6 +277,7 @@ async def _resume_from(
     journal: Journal,
     contents: JournalContents,
     circuits: Sequence[QuantumCircuit] | None,
+    sweep: SweepOptions,
 ) -> Plan:
     spec = contents.spec
     path = journal.path
@@ -206,22 +296,40 @@ async def _resume_from(
         qubit_names=None if names is None else [str(n) for n in names],
         use_timeslot=bool(spec.get("use_timeslot", False)),
         journal=journal,
+        tags=tuple(str(t) for t in spec.get("tags") or ()),
     )
     if circuits is not None:
-        if len(circuits) != plan.circuits:
-            raise JournalError(f"The journal {path} is for {plan.circuits} circuits; {len(circuits)} were passed.")
+        ranges = list(contents.ranges)
+        pipeline, parameters = await _pipeline(
+            client,
+            circuits,
+            lambda total: ranges,
+            shots=plan.shots,
+            qubit_names=plan.qubit_names,
+            options=plan.options,
+            sweep=sweep,
+        )
+        plan.items, plan.parameters = pipeline.sweep, parameters
         hashes = ChunkHash()
-        for n, group in enumerate(plan.groups):
-            parts = await _prepare_range(
-                client, circuits, group.start, group.stop, hashes, plan.shots, plan.qubit_names, plan.options
-            )
-            group.prepared = parts[0][2] if len(parts) == 1 else None
-            if n % _PREPARE_YIELD_EVERY == _PREPARE_YIELD_EVERY - 1:
-                await anyio.lowlevel.checkpoint()
+        try:
+            if pipeline.sweep.total != plan.circuits:
+                raise JournalError(
+                    f"The journal {path} is for {plan.circuits} circuits; {pipeline.sweep.total} were passed."
+                )
+            groups = iter(plan.groups)
+            async for parts in pipeline.parts():
+                group = next(groups)
+                for part in parts:
+                    for encoded in part.encoded:
+                        hashes.update(encoded)
+                group.prepared = prepared_job(parts[0], parameters, plan.tags) if len(parts) == 1 else None
+        finally:
+            pipeline.close()
         if hashes.hexdigest() != spec.get("circuits_sha256"):
             raise JournalError(
-                f"The circuits passed differ from the ones journaled in {path} (hash mismatch); "
-                "pass the original circuits, or none to only collect the recorded jobs."
+                f"The circuits passed differ from the ones journaled in {path} (hash mismatch); pass the original "
+                "circuits (with the same parameter_values and transpile settings), or none to only collect the "
+                "recorded jobs."
             )
     for group, record in zip(plan.groups, contents.groups):
         if record.job_id is not None:

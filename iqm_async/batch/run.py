@@ -17,10 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import anyio
 
 from .._config import (
-    DEFAULT_BATCH_POLICY,
     DEFAULT_RATE_LIMIT_POLICY,
     DEFAULT_RESULT_TIMEOUT,
-    DEFAULT_SHOTS,
     BatchPolicy,
 )
 from .._journal import Journal
@@ -32,17 +30,19 @@ from ..models import JobData
 from ..results import CircuitResult
 from ..validation import check_qubit_names, check_shots
 from .outcomes import BatchCounts, Outcome, assemble_results, describe_failures
-from .plan import DEFAULT_CIRCUITS_PER_JOB, Group, plan_new, plan_resume
+from .plan import DEFAULT_CIRCUITS_PER_JOB, Group, SweepOptions, plan_new, plan_resume
 from .progress import ProgressBar, want_progress
 from .workers import SUBMIT_CONCURRENCY, BatchWorkers
 
 if TYPE_CHECKING:
+
     from anyio.abc import TaskGroup
     from qiskit import QuantumCircuit
     from qiskit.result import Result
 
     from ..client import AsyncIQMClient
     from ..job import AsyncJob
+    from ..sweeps import Pipeline, SweepInput
 
 __all__ = ["CANCEL_CONCURRENCY", "Batch", "scheduler_for"]
 
@@ -80,8 +80,8 @@ class _Phase(enum.Enum):
 class Batch(BatchWorkers):
     """Many circuits run as jobs with bounded concurrency; see the module docstring.
 
-    Create one with :meth:`AsyncIQMClient.run_batch` / :meth:`AsyncIQMClient.resume_batch` (which call
-    :meth:`start` / :meth:`resume`); nothing is sent until it is entered or awaited.
+    Create one with :meth:`AsyncIQMClient.run_batch` / :meth:`AsyncIQMClient.resume_batch` (which document
+    every argument); nothing is sent until it is entered or awaited.
     """
 
     def __init__(
@@ -99,12 +99,19 @@ class Batch(BatchWorkers):
         on_complete: Callable[[Outcome], object] | None,
         qubit_names: Sequence[str] | None,
         use_timeslot: bool,
+        tags: tuple[str, ...],
         options: Mapping[str, Any],
+        sweep: SweepOptions,
     ):
         policy = BatchPolicy(max_in_flight=max_in_flight, circuits_per_job=circuits_per_job)
         limit = DEFAULT_RESULT_TIMEOUT if timeout_seconds is None else float(timeout_seconds)
         if limit != limit or limit < 0:
             raise ValidationError(f"timeout_seconds must be a non-negative number, got {timeout_seconds!r}")
+        if hasattr(circuits, "num_qubits") and not isinstance(circuits, Iterable):
+            # One circuit (a QuantumCircuit is not iterable): a batch of one, its values one entry.
+            circuits = [circuits]
+            if sweep.parameter_values is not None:
+                sweep.parameter_values = [sweep.parameter_values]
         if circuits is not None and (isinstance(circuits, (str, bytes)) or not isinstance(circuits, Iterable)):
             raise CircuitValidationError(
                 f"circuits must be a sequence of QuantumCircuits, got {type(circuits).__name__}"
@@ -121,7 +128,14 @@ class Batch(BatchWorkers):
         self._on_complete = on_complete
         self._qubit_names = None if qubit_names is None else check_qubit_names(qubit_names)
         self._use_timeslot = use_timeslot
+        self._tags = tags
+        self._batch_id: str | None = None
         self._options = dict(options)
+        self._sweep = sweep
+        self._feed: Pipeline | None = None
+        self._items: SweepInput | None = None
+        self.preparation_error: Exception | None = None
+        """Why a streamed batch stopped preparing (its items then failed with it, or were not submitted)."""
         self._in_flight = anyio.CapacityLimiter(policy.max_in_flight)
         self._submit_limiter = anyio.CapacityLimiter(SUBMIT_CONCURRENCY)
         self._scheduler = scheduler_for(client)
@@ -145,6 +159,8 @@ class Batch(BatchWorkers):
         self._gate = anyio.Event()
         self._gate.set()
         self._probing = False
+        self._path_ok = anyio.Event()  # unset until a first submit got through (see BatchWorkers._submit)
+        self._scouting = False
         self._journal_failure: JournalError | None = None
         self._unrecorded: list[str] = []
         self.notes: list[str] = []
@@ -156,106 +172,22 @@ class Batch(BatchWorkers):
         self.spec: dict[str, Any] = {}
         """The batch spec as written to (or read from) the journal."""
 
-    # -------------------------------------------------------------- construction
-
-    @classmethod
-    def start(
-        cls,
-        client: AsyncIQMClient,
-        circuits: Sequence[QuantumCircuit],
-        *,
-        shots: int = DEFAULT_SHOTS,
-        circuits_per_job: int | None = None,
-        max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
-        timeout_seconds: float | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        progress: bool | None = None,
-        on_complete: Callable[[Outcome], object] | None = None,
-        qubit_names: Sequence[str] | None = None,
-        use_timeslot: bool = False,
-        **options: Any,
-    ) -> Batch:
-        """Describe a batch of circuits; it runs when entered (``async with``) or awaited (:meth:`results`).
-
-        Args:
-            client: the open client whose transport, budget and scheduler the batch uses.
-            circuits: the circuits, in native gates (transpile first); any sequence.
-            shots: shots per circuit.
-            circuits_per_job: most circuits per job (default :data:`DEFAULT_CIRCUITS_PER_JOB`); a job is
-                also cut so its body stays under :data:`MAX_JOB_BODY_BYTES`.
-            max_in_flight: most jobs under way at once (from submit until their results are in).
-            timeout_seconds: deadline of the whole batch from when it starts (default 3 h; ``math.inf``
-                for none). Items not finished by then get ``JobTimeoutError`` (the jobs keep running) or
-                ``NotSubmittedError``.
-            journal: JSONL file to record the spec and every job id in (must not exist yet).
-            progress: tqdm bar; default on when stderr is a terminal or in a notebook.
-            on_complete: called with each circuit's :class:`Outcome` as it arrives, on the event loop.
-            qubit_names: physical name of each Qiskit qubit index (default: the calibration's qubits).
-            use_timeslot: submit to the timeslot queue.
-            options: job options of docs/protocol.md#submitting-a-job (``calibration_set_id``, ``heralding_mode``, …).
-        """
-        return cls(
-            client,
-            circuits=circuits,
-            shots=shots,
-            circuits_per_job=circuits_per_job,
-            max_in_flight=max_in_flight,
-            timeout_seconds=timeout_seconds,
-            journal=journal,
-            resume=False,
-            progress=progress,
-            on_complete=on_complete,
-            qubit_names=qubit_names,
-            use_timeslot=use_timeslot,
-            options=options,
-        )
-
-    @classmethod
-    def resume(
-        cls,
-        client: AsyncIQMClient,
-        journal: str | os.PathLike[str],
-        *,
-        circuits: Sequence[QuantumCircuit] | None = None,
-        max_in_flight: int = DEFAULT_BATCH_POLICY.max_in_flight,
-        timeout_seconds: float | None = None,
-        progress: bool | None = None,
-        on_complete: Callable[[Outcome], object] | None = None,
-    ) -> Batch:
-        """Describe a batch re-attached from its journal; nothing recorded there is submitted again.
-
-        Args:
-            client: an open client for the same server.
-            journal: the batch's journal file; new job records are appended to it.
-            circuits: the original circuits (checked against the journal's hash): only groups with no
-                record at all are submitted. Without them, such groups get ``NotSubmittedError``.
-            max_in_flight: most newly submitted jobs under way at once.
-            timeout_seconds: deadline of the resumed batch (default 3 h; ``math.inf`` for none).
-            progress: tqdm bar, as for :meth:`start`.
-            on_complete: per-circuit callback, as for :meth:`start`.
-        """
-        return cls(
-            client,
-            circuits=circuits,
-            shots=DEFAULT_SHOTS,
-            circuits_per_job=None,
-            max_in_flight=max_in_flight,
-            timeout_seconds=timeout_seconds,
-            journal=journal,
-            resume=True,
-            progress=progress,
-            on_complete=on_complete,
-            qubit_names=None,
-            use_timeslot=False,
-            options={},
-        )
-
     def __repr__(self) -> str:
         c = self.counts
         return f"<Batch {self._phase.value}: {c.circuits} circuits, {c.jobs} jobs, {c.done} done, {c.failed} failed>"
 
     def __len__(self) -> int:
         return self.counts.circuits
+
+    def locate(self, index: int) -> tuple[int, tuple[int, ...]]:
+        """Return ``(input circuit, point)`` of item ``index``: which circuit and which of its parameter values.
+
+        The point indexes that circuit's array of values (``()`` for a circuit run as it is). Known once the
+        batch has started (for a resumed batch, only when it was given the circuits).
+        """
+        if self._items is None:
+            raise RuntimeError("The batch knows its items once it has started (resume: pass circuits=).")
+        return self._items.locate(index)
 
     # -------------------------------------------------------------- lifetime
 
@@ -313,9 +245,10 @@ class Batch(BatchWorkers):
         """Plan the batch (new or from its journal) and take over its groups, spec and journal."""
         if self._resume:
             assert self._journal_path is not None
-            plan = await plan_resume(self._client, self._journal_path, self._circuits)
+            plan = await plan_resume(self._client, self._journal_path, self._circuits, self._sweep)
             self._shots, self._options = plan.shots, plan.options
             self._qubit_names, self._use_timeslot = plan.qubit_names, plan.use_timeslot
+            self._tags = plan.tags
             self.counts = BatchCounts(plan.circuits)
             for note in plan.notes:
                 logger.info("resuming batch: %s", note, extra=fields(batch_id=plan.spec.get("batch_id")))
@@ -328,16 +261,22 @@ class Batch(BatchWorkers):
                 circuits_per_job=self._circuits_per_job,
                 qubit_names=self._qubit_names,
                 use_timeslot=self._use_timeslot,
+                tags=self._tags,
                 options=self._options,
                 journal_path=self._journal_path,
+                sweep=self._sweep,
             )
             self._options = plan.options
+            self.counts = BatchCounts(plan.circuits)
         self.spec, self._journal, self.notes = plan.spec, plan.journal, plan.notes
+        batch_id = plan.spec.get("batch_id")
+        self._batch_id = None if batch_id is None else str(batch_id)
         name = f"batch {str(plan.spec.get('batch_id', '?'))[:8]}"
         self._outage = Outage(name, self._client.url, clock=self._client.clock, logger=logger)
         self._groups = plan.groups
+        self._feed, self._items, self._parameters = plan.feed, plan.items, plan.parameters
         self._outcomes = [None] * self.counts.circuits
-        if not self._groups:
+        if not self._groups and self._feed is None:
             self._all_done.set()
             self._scheduler.close_sink(self._sink)
 

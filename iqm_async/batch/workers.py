@@ -21,9 +21,11 @@ the public API). Its rules:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator
+import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -31,7 +33,7 @@ import anyio
 from .._config import DEFAULT_RATE_LIMIT_POLICY
 from .._journal import Journal
 from .._logging import bind_batch, fields
-from .._outage import Outage, is_outage
+from .._outage import OUTAGE_BASE_DELAY, Outage, is_outage
 from ..errors import (
     APIStatusError,
     IQMError,
@@ -43,16 +45,18 @@ from ..errors import (
     ServerUnreachableError,
     SubmissionUnknownError,
 )
-from .plan import Group
+from .plan import Group, prepared_job
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from .._scheduler import PollScheduler, Sink
     from ..client import AsyncIQMClient
     from ..job import AsyncJob
-    from ..models import JobData
+    from ..models import JobData, JobParameters
     from ..results import CircuitResult
+    from ..sweeps import Pipeline
 
 __all__ = ["BatchWorkers", "POLL_WORKERS", "READ_RESERVE_FRACTION", "SUBMIT_CONCURRENCY"]
 
@@ -86,11 +90,18 @@ class BatchWorkers:
     _cancelling: bool
     _submits_pending: int
     _use_timeslot: bool
+    _batch_id: str | None
     _outage: Outage
     _gate: anyio.Event
     _probing: bool
+    _path_ok: anyio.Event
+    _scouting: bool
     _journal_failure: JournalError | None
     _unrecorded: list[str]
+    _feed: Pipeline | None
+    _parameters: JobParameters | None
+    _tags: tuple[str, ...]
+    preparation_error: Exception | None
     job_ids: list[str]
     spec: dict[str, Any]
 
@@ -121,22 +132,81 @@ class BatchWorkers:
                     for _ in range(POLL_WORKERS):
                         tg.start_soon(self._poll_worker)
                     self._start_groups()
-                    pending = iter(self._pending)
+                    # Groups reach the submitters through a stream with no buffer: a streamed plan prepares
+                    # only as far ahead as its pipeline's window and the submitters waiting for a slot.
+                    send, receive = anyio.create_memory_object_stream[Group](0)
                     with anyio.CancelScope() as submitting:
                         self._submit_scope = submitting
                         async with anyio.create_task_group() as submitters:
-                            for _ in range(min(SUBMIT_CONCURRENCY, len(self._pending))):
-                                submitters.start_soon(self._submitter, pending)
+                            submitters.start_soon(self._produce, send)
+                            for _ in range(SUBMIT_CONCURRENCY):
+                                submitters.start_soon(self._submitter, receive.clone())
+                            receive.close()
                     self._submit_scope = None
                     # Only cancel() stops the submitters early: what they did not send, it never will.
-                    for group in self._pending:
+                    for group in list(self._groups):
                         if group.job is None:
                             self._finish(group, error=self._not_submitted("cancelled"))
+                    self._settle_unprepared(lambda: self._not_submitted("cancelled"))
             if deadline.cancelled_caught:
-                for group in self._groups:
+                for group in list(self._groups):
                     self._finish(group, error=self._timeout_error(group))
+                self._settle_unprepared(lambda: self._not_submitted("timeout"))
         finally:
             self._scheduler.close_sink(self._sink)
+            if self._feed is not None:
+                self._feed.close()
+
+    async def _produce(self, send: MemoryObjectSendStream[Group]) -> None:
+        """Hand the submitters every group to submit: the planned ones, then each streamed one once prepared."""
+        async with send:
+            for group in self._pending:
+                await send.send(group)
+            feed = self._feed
+            if feed is None:
+                return
+            try:
+                async with contextlib.aclosing(feed.parts()) as chunks:
+                    async for parts in chunks:
+                        for part in parts:
+                            group = Group(len(self._groups), part.start, part.stop)
+                            assert self._parameters is not None
+                            group.prepared = prepared_job(part, self._parameters, self._tags)
+                            self._groups.append(group)
+                            await send.send(group)
+            except Exception as exc:  # a circuit that cannot be transpiled or run, or a broken executor
+                self._preparation_failed(exc)
+            finally:
+                feed.close()
+
+    def _preparation_failed(self, error: Exception) -> None:
+        """Fail the items of a streamed chunk that could not be prepared; later ones are not sent, sent jobs go on."""
+        feed = self._feed
+        assert feed is not None
+        logger.error("batch: %s; no further jobs are submitted, the %d already sent go on", error, len(self.job_ids))
+        self.preparation_error = error
+        remaining = feed.remaining()
+        feed.produced = len(feed.ranges)
+        for n, (start, stop) in enumerate(remaining):
+            group = Group(len(self._groups), start, stop)
+            self._groups.append(group)
+            if n == 0:
+                self._finish(group, error=error)
+            else:
+                message = f"Not submitted: an earlier circuit of the batch could not be prepared ({error})"
+                self._finish(group, error=NotSubmittedError(message, reason="preparation_failed"))
+
+    def _settle_unprepared(self, error: Callable[[], Exception]) -> None:
+        """Give the items of a streamed plan that were never prepared their outcome (cancel, deadline)."""
+        feed = self._feed
+        if feed is None:
+            return
+        remaining = feed.remaining()
+        feed.produced = len(feed.ranges)
+        for start, stop in remaining:
+            group = Group(len(self._groups), start, stop)
+            self._groups.append(group)
+            self._finish(group, error=error())
 
     def _start_groups(self) -> None:
         """Track re-attached jobs, settle groups the journal already decided, queue the rest for submit."""
@@ -176,19 +246,24 @@ class BatchWorkers:
 
     # -------------------------------------------------------------- submitting
 
-    async def _submitter(self, pending: Iterator[Group]) -> None:
-        """Submit groups one after another (several submitters share the iterator)."""
-        for group in pending:
-            if self._cancelling or self._journal_failure is not None:
-                return
-            await self._in_flight.acquire_on_behalf_of(group)
-            group.borrowed = True
-            try:
-                await self._submit(group)
-            except JournalError:
-                return  # the batch is stopping (see _journal_failed)
-            except Exception as exc:  # the group's outcome; never its siblings' problem
-                self._finish(group, error=exc)
+    async def _submitter(self, pending: MemoryObjectReceiveStream[Group]) -> None:
+        """Submit groups one after another (several submitters share the stream)."""
+        async with pending:
+            async for group in pending:
+                if self._cancelling or self._journal_failure is not None:
+                    return
+                await self._submit_one(group)
+
+    async def _submit_one(self, group: Group) -> None:
+        """Take an in-flight slot for one group and submit it; its failure is its own outcome."""
+        await self._in_flight.acquire_on_behalf_of(group)
+        group.borrowed = True
+        try:
+            await self._submit(group)
+        except JournalError:
+            return  # the batch is stopping (see _journal_failed)
+        except Exception as exc:  # the group's outcome; never its siblings' problem
+            self._finish(group, error=exc)
 
     async def _submit(self, group: Group) -> None:
         """Send one group's job, pausing through outages; journal and track its id before anything else."""
@@ -197,6 +272,14 @@ class BatchWorkers:
         async with self._submit_limiter:
             while True:
                 await self._gate.wait()  # closed while a probe checks that the server is healthy again
+                # Slow start: at the batch's start and after every pause one submit (the scout) goes alone,
+                # and the others follow once it got through: a gateway that fails on arrival then costs one
+                # ambiguous submit, not one per submit in flight.
+                scout = not self._path_ok.is_set()
+                if scout and self._scouting:
+                    await self._path_ok.wait()
+                    continue  # the scout may have failed and closed the gate: look again
+                self._scouting = self._scouting or scout
                 await self._pace_submit()
                 retry: IQMError | None = None
                 # Once the request may leave, finish it and journal the id even if we are cancelled meanwhile:
@@ -204,21 +287,32 @@ class BatchWorkers:
                 with anyio.CancelScope(shield=True):
                     self._submits_pending += 1
                     try:
-                        job = await self._client.submit_prepared(prepared, use_timeslot=self._use_timeslot)
+                        job = await self._client.submit_prepared(
+                            prepared, use_timeslot=self._use_timeslot, batch_id=self._batch_id
+                        )
                     except ServerUnreachableError as exc:
                         retry = exc  # nothing was sent: no job can exist
+                        self._scouted(scout, ok=False)
                     except RateLimitError as exc:
                         retry = exc  # refused before anything was created
+                        self._scouted(scout, ok=True)  # the path works; the budget paces the rest
                     except SubmissionUnknownError as exc:
                         message = str(exc)
                         self._journal_write(Journal.unknown, group.index, group.start, group.stop, message)
                         self._pause(exc)
+                        self._scouted(scout, ok=False)
                         raise
                     except APIStatusError as exc:
                         # The server answered, so no job exists, and this refusal would only recur.
                         status, body = exc.status_code, exc.body
                         self._journal_write(Journal.refused, group.index, group.start, group.stop, status, body)
+                        self._scouted(scout, ok=True)
                         raise
+                    except BaseException:
+                        self._scouted(scout, ok=False)
+                        raise
+                    else:
+                        self._scouted(scout, ok=True)
                     finally:
                         self._submits_pending -= 1
                     if retry is None:
@@ -233,7 +327,8 @@ class BatchWorkers:
                             raise self._journal_failure
                 if retry is None:
                     break
-                self._pause(retry)
+                if not isinstance(retry, RateLimitError):
+                    self._pause(retry)
         if self._cancelling:
             # cancel() ran while this submit was on the wire and could not see the job yet.
             with anyio.CancelScope(shield=True), anyio.move_on_after(30):
@@ -262,9 +357,21 @@ class BatchWorkers:
                 return
             await self._client.sleep(delay)
 
+    def _scouted(self, scout: bool, *, ok: bool) -> None:
+        """Take the scout submit's verdict: let the others go, or (after a failure) make the next try scout."""
+        if not scout:
+            return
+        self._scouting = False
+        waiting = self._path_ok
+        if not ok:
+            self._path_ok = anyio.Event()  # the next submit after the pause scouts again
+        waiting.set()  # wake the submits that waited for the verdict; they look at the gate again
+
     def _pause(self, error: IQMError) -> None:
-        """Stop submitting until a probe finds the server healthy again (one probe per batch at a time)."""
+        """Stop submitting and polling until a probe finds the server healthy again (one probe at a time)."""
         pause = self._outage.failed(error)
+        if self._path_ok.is_set():
+            self._path_ok = anyio.Event()  # after the pause, one submit scouts before the others follow
         if self._probing:
             return
         self._probing = True
@@ -301,11 +408,15 @@ class BatchWorkers:
             group: Group = entry.context
             job = group.job
             assert job is not None
+            # During an outage one probe asks for the whole batch; the polls wait for its all-clear.
+            await self._gate.wait()
             try:
                 data = await entry.fetch()
             except Exception as exc:  # the transport already retried this one request
-                if is_outage(exc, self._outage.malformed):
-                    self._scheduler.retry_later(entry, self._outage.failed(exc))
+                if isinstance(exc, IQMError) and is_outage(exc, self._outage.malformed):
+                    self._pause(exc)
+                    # Spread over up to one outage pause, so the polls do not all return at once.
+                    self._scheduler.retry_later(entry, OUTAGE_BASE_DELAY * random.random())
                     continue
                 self._scheduler.untrack(entry)
                 self._finish(group, error=_about_job(exc, job))

@@ -87,23 +87,23 @@ def _not_circuits(path: Path) -> list[QuantumCircuit]:
 
 def transpile_for(
     circuits: Sequence[QuantumCircuit], dqa: DynamicQuantumArchitecture, names: Sequence[str], *, seed: int | None
-) -> list[QuantumCircuit]:
+) -> tuple[list[QuantumCircuit], list[str] | None]:
     """Transpile circuits to the calibration set's native gates and couplings (qubit index *i* = ``names[i]``).
 
+    Returns the circuits and, for a chip with computational resonators, the component names their
+    qubit indices stand for (None: ``names``). On such a chip two-qubit gates are routed through the
+    resonators with MOVEs, as the Qiskit facade's ``transpile_to_IQM`` does.
+
     Raises:
-        ValueError: the architecture has computational resonators (route MOVEs with the Qiskit facade's
-            transpiler, then submit with ``--no-transpile``), or a circuit does not fit the chip.
+        ValueError: a circuit does not fit the chip.
     """
+    if dqa.computational_resonators:
+        return _transpile_star(circuits, dqa, names, seed=seed)
     from qiskit import transpile
     from qiskit.circuit import Delay, Measure, Parameter, Reset
     from qiskit.circuit.library import CZGate, IGate, RGate
     from qiskit.transpiler import Target
 
-    if dqa.computational_resonators:
-        raise ValueError(
-            "this quantum computer couples qubits through a computational resonator; transpile with the Qiskit "
-            "facade (iqm_sync_shim.transpile) and submit the result with --no-transpile"
-        )
     index = {name: i for i, name in enumerate(names)}
 
     def loci(gate: str) -> list[tuple[int, ...]]:
@@ -128,4 +128,22 @@ def transpile_for(
         out = transpile(list(circuits), target=target, optimization_level=1, seed_transpiler=seed)
     except Exception as exc:  # qiskit raises TranspilerError and friends
         raise ValueError(f"cannot transpile for this quantum computer: {exc}") from None
-    return list(out)
+    return list(out), None
+
+
+def _transpile_star(
+    circuits: Sequence[QuantumCircuit], dqa: DynamicQuantumArchitecture, names: Sequence[str], *, seed: int | None
+) -> tuple[list[QuantumCircuit], list[str]]:
+    """Transpile for a star chip: MOVE routing through the resonators, with the core's IQM transpiler."""
+    import types
+
+    from ..transpiler.target import build_target
+    from ..transpiler.transpile import target_with_resonators, transpile_to_IQM
+
+    target = build_target(dqa, names)
+    backend = types.SimpleNamespace(target=target)  # transpile_to_IQM needs only the backend's target
+    try:
+        out = [transpile_to_IQM(circuit, backend, seed_transpiler=seed) for circuit in circuits]
+    except Exception as exc:  # qiskit raises TranspilerError and friends
+        raise ValueError(f"cannot transpile for this quantum computer: {exc}") from None
+    return out, list(target_with_resonators(target).component_names)

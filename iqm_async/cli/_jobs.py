@@ -77,12 +77,15 @@ def submit(
     async def go() -> dict[str, Any]:
         async with settings.client() as client:
             prepared_circuits = circuits
+            options: dict[str, Any] = {}
             if not no_transpile:
                 from ..qiskit_convert import qubit_names
 
                 dqa = await client.dynamic_architecture(calibration_set)
-                prepared_circuits = transpile_for(circuits, dqa, qubit_names(dqa), seed=seed_transpiler)
-            options: dict[str, Any] = {}
+                prepared_circuits, names = transpile_for(circuits, dqa, qubit_names(dqa), seed=seed_transpiler)
+                if names is not None:
+                    width = max(c.num_qubits for c in prepared_circuits)
+                    options["qubit_names"] = names[:width]
             if calibration_set is not None:
                 options["calibration_set_id"] = calibration_set
             job = await client.submit(prepared_circuits, shots, tags=list(tags), **options)

@@ -220,3 +220,22 @@ def test_jobs_refresh_asks_the_server_about_unfinished_jobs(iqm, qasm_files, ser
     refreshed = json.loads(iqm("jobs", "--refresh", "--json").stdout)
     assert [(e["job_id"], e["status"]) for e in refreshed] == [(job_id, "completed")]
     assert refreshed[0]["qpu_seconds"] is not None
+
+
+def test_submit_transpiles_for_a_star_chip(iqm, qasm_files, cli_env: dict[str, str]) -> None:
+    """On a chip whose qubits couple through a resonator, two-qubit gates are routed with MOVEs."""
+    from iqm_async.server import ServerConfig, serve_in_thread
+
+    bell, ghz = qasm_files
+    with serve_in_thread(ServerConfig(seed=11, chip="sirius")) as star:
+        env = {**cli_env, "IQM_SERVER_URL": star.url}
+        sub = iqm("submit", str(bell), str(ghz), "--shots", "400", env=env)
+        assert sub.returncode == 0, sub.stderr
+        res = iqm("result", sub.stdout.strip(), "--json", env=env)
+        assert res.returncode == 0, res.stderr
+        bell_counts, ghz_counts = (c["counts"] for c in json.loads(res.stdout)["circuits"])
+        assert set(bell_counts) <= {"00", "11"} and min(bell_counts.values()) > 100
+        assert set(ghz_counts) <= {"000", "111"} and min(ghz_counts.values()) > 100
+        payload = star.state.store.payload(star.state.store.job_ids()[0])
+        ops = {i["name"] for c in payload["circuits"] for i in c["instructions"]}
+        assert "move" in ops

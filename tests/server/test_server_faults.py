@@ -1,4 +1,4 @@
-"""The fault switchboard (§10.9): each action over real HTTP, rule matching, and the control API."""
+"""The fault switchboard: each action over real HTTP, rule matching, and the control API."""
 
 from __future__ import annotations
 

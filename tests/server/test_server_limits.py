@@ -1,4 +1,4 @@
-"""Rate limiting (§9, §10.8): the limiter with an injected clock, then headers, 429s and auth over HTTP."""
+"""Rate limiting: the limiter with an injected clock, then headers, 429s and auth over HTTP."""
 
 from __future__ import annotations
 

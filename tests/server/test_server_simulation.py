@@ -1,4 +1,4 @@
-"""Simulation semantics (§10.5) and the E7/E8 formats, checked over HTTP."""
+"""Simulation semantics and the E7/E8 formats, checked over HTTP."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fixtures of the facade tests: a loopback server for the session, and providers built by plain ``def`` tests.
 
-Shim tests are plain ``def`` tests on purpose (architecture §3, "test loop vs portal loop"): the
+Shim tests are plain ``def`` tests on purpose (the test loop is not the portal loop): the
 provider's client must belong to the shim's portal loop, never to a pytest event loop. Nothing here
 waits on the wall clock; jobs are held in the queue with the server's ``hold()`` and released.
 """

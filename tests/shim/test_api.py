@@ -36,6 +36,10 @@ def test_exported_names() -> None:
             "optimize_single_qubit_gates",
             "transpile_to_IQM",
             "__version__",
+            # native primitives on the portal loop
+            "EstimatorV2",
+            "IQMPrimitiveJob",
+            "SamplerV2",
             "IQMDefaultSchedulingPlugin",
             "IQMSchedulingPlugin",
             "IQMTarget",

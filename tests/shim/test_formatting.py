@@ -1,4 +1,4 @@
-"""IQM's result formatting through the facade's compatibility helpers (protocol §7.1-§7.3 golden vectors)."""
+"""IQM's result formatting through the facade's compatibility helpers (golden vectors)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_iqm_36_names_are_aliases() -> None:
 def test_wrong_shot_count_is_a_value_error_as_in_iqm() -> None:
     with pytest.raises(ValueError, match="Expected 9 shots but got 8"):
         IQMJob._format_measurement_results(VECTOR_1, 9)
-    # IQM's adapter crashes here; the rule of §7.3 is the shot-check error.
+    # IQM's adapter crashes here; the rule is the shot-check error.
     with pytest.raises(ValueError, match="Expected 4 shots but got 0"):
         IQMJob._format_measurement_results({"c_1_0_0": []}, 4)
 

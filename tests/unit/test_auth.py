@@ -1,4 +1,4 @@
-"""Root URL rules (§2.1) and token sources (§2.3): refused before anything is sent, never leaked."""
+"""Root URL rules and token sources: refused before anything is sent, never leaked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of iqm_async.validation: the §6.6 rules, shared by the client and the embedded server."""
+"""Tests of iqm_async.validation: the circuit rules, shared by the client and the embedded server."""
 
 from __future__ import annotations
 
