@@ -60,6 +60,7 @@ from .errors import (
     SubmissionUnknownError,
     SystemUnavailableError,
     TransportError,
+    UsageError,
     ValidationError,
 )
 from .job import AsyncJob
@@ -122,6 +123,7 @@ __all__ = [
     "SubmissionUnknownError",
     "SystemUnavailableError",
     "TransportError",
+    "UsageError",
     "ValidationError",
     "__version__",
     "load_results",

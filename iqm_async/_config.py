@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .errors import ValidationError
+
 __all__ = [
     "DEFAULT_BATCH_POLICY",
     "DEFAULT_POLL_POLICY",
@@ -40,7 +42,7 @@ def _check_positive(name: str, value: float, *, allow_zero: bool = False) -> Non
     ok = value >= 0 if allow_zero else value > 0
     if not (ok and math.isfinite(value)):
         bound = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a finite {bound} number, got {value!r}")
+        raise ValidationError(f"{name} must be a finite {bound} number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+            raise ValidationError(f"max_attempts must be at least 1, got {self.max_attempts}")
         _check_positive("total_timeout", self.total_timeout)
         _check_positive("base_delay", self.base_delay, allow_zero=True)
         _check_positive("max_delay", self.max_delay, allow_zero=True)
@@ -98,7 +100,7 @@ class PollPolicy:
     def __post_init__(self) -> None:
         _check_positive("first_delay", self.first_delay, allow_zero=True)
         if not (self.factor >= 1.0 and math.isfinite(self.factor)):
-            raise ValueError(f"factor must be at least 1.0, got {self.factor!r}")
+            raise ValidationError(f"factor must be at least 1.0, got {self.factor!r}")
         _check_positive("max_interval", self.max_interval)
         _check_positive("per_queue_position", self.per_queue_position, allow_zero=True)
         _check_positive("max_queued_interval", self.max_queued_interval)
@@ -124,7 +126,7 @@ class RateLimitPolicy:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_water_fraction < 1.0:
-            raise ValueError(f"low_water_fraction must be in [0, 1), got {self.low_water_fraction!r}")
+            raise ValidationError(f"low_water_fraction must be in [0, 1), got {self.low_water_fraction!r}")
         _check_positive("window_seconds", self.window_seconds)
 
 
@@ -140,9 +142,9 @@ class BatchPolicy:
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
+            raise ValidationError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
         if self.circuits_per_job is not None and self.circuits_per_job < 1:
-            raise ValueError(f"circuits_per_job must be at least 1 or None, got {self.circuits_per_job}")
+            raise ValidationError(f"circuits_per_job must be at least 1 or None, got {self.circuits_per_job}")
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()

@@ -43,7 +43,7 @@ from ._transport import Transport, parse_json, parse_nothing, request_timeout_fr
 from .batch.api import resume_batch as _resume_batch
 from .batch.api import run_batch as _run_batch
 from .calibration import CalibrationMetrics, ObservationSet
-from .errors import CircuitValidationError, ClientConfigurationError, MalformedResponseError
+from .errors import CircuitValidationError, ClientClosedError, ClientConfigurationError, MalformedResponseError
 from .ledger import LedgerError, LedgerSpec, normalize_tags, open_ledger
 from .models import (
     JOB_OPTION_NAMES,
@@ -174,7 +174,7 @@ class AsyncIQMClient:
 
     async def __aenter__(self) -> AsyncIQMClient:
         if self._state is _State.CLOSED:
-            raise RuntimeError("This AsyncIQMClient is closed; create a new one.")
+            raise ClientClosedError("This AsyncIQMClient is closed; create a new one.")
         self._state = _State.OPEN
         return self
 
@@ -198,7 +198,7 @@ class AsyncIQMClient:
     def transport(self) -> Transport:
         """The transport every request of this client goes through (for its budget and counters)."""
         if self._state is _State.CLOSED:
-            raise RuntimeError("This AsyncIQMClient is closed; create a new one.")
+            raise ClientClosedError("This AsyncIQMClient is closed; create a new one.")
         return self._transport
 
     # ---------------------------------------------------------------- endpoints (docs/protocol.md#endpoints)

@@ -99,6 +99,7 @@ __all__ = [
     "TooManyRequestsError",
     "TransportError",
     "UnauthorizedError",
+    "UsageError",
     "ValidationError",
     "error_from_response",
 ]
@@ -110,6 +111,10 @@ class IQMError(Exception):
 
 class ClientClosedError(IQMError, RuntimeError):
     """The client or provider was closed; create a new one."""
+
+
+class UsageError(IQMError, RuntimeError):
+    """A call this object cannot serve here (e.g. a blocking ``run()`` on an async-only primitive); nothing was sent."""
 
 
 class OperationTimeoutError(IQMError):

@@ -176,6 +176,7 @@ EXPECTED_EXPORTS = {
     "SubmissionUnknownError",
     "SystemUnavailableError",
     "TransportError",
+    "UsageError",
     "ValidationError",
     "__version__",
 }

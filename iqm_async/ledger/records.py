@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..errors import CircuitValidationError
+from ..errors import CircuitValidationError, ValidationError
 
 if TYPE_CHECKING:
     from ..models import TimelineEntry
@@ -58,7 +58,7 @@ def parse_since(since: datetime | date | timedelta | str | None) -> datetime | N
         try:
             since = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"since: {since!r} is not an ISO-8601 date or date-time (e.g. 2026-11-30)") from None
+            raise ValidationError(f"since: {since!r} is not an ISO-8601 date or date-time (e.g. 2026-11-30)") from None
     if not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day)
     if since.tzinfo is None:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from ..errors import IQMError
+from ..errors import IQMError, ValidationError
 
 if TYPE_CHECKING:
     from ..models import JobData
@@ -356,7 +356,7 @@ class Ledger:
         sql += " ORDER BY submitted DESC, job_id"
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+                raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
             sql += " LIMIT ?"
             params.append(limit)
         return [_entry(row) for row in self._read(sql, params)]

@@ -28,6 +28,7 @@ from qiskit.primitives.containers import (  # type: ignore[import-untyped, unuse
 from qiskit.primitives.containers.estimator_pub import EstimatorPub  # type: ignore[import-untyped, unused-ignore]
 
 from .._config import DEFAULT_BATCH_POLICY
+from ..errors import UsageError
 from ._run import PrimitiveRun, PrimitiveSettings, memory_values, run_items
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ class EstimatorV2(BaseEstimatorV2):  # type: ignore[misc, unused-ignore]  # qisk
 
     def run(self, pubs: Iterable[EstimatorPubLike], *, precision: float | None = None) -> BasePrimitiveJob:
         """Refuse: a blocking run needs the facade's portal (``iqm_sync_shim.EstimatorV2``); await :meth:`run_async`."""
-        raise RuntimeError(
+        raise UsageError(
             "iqm_async.EstimatorV2 is asynchronous: `await estimator.run_async(pubs)`. In blocking code use "
             "iqm_sync_shim.EstimatorV2(backend).run(pubs).result()."
         )

@@ -18,7 +18,7 @@ from qiskit.primitives.containers import (  # type: ignore[import-untyped, unuse
 from qiskit.primitives.containers.sampler_pub import SamplerPub  # type: ignore[import-untyped, unused-ignore]
 
 from .._config import DEFAULT_BATCH_POLICY
-from ..errors import CircuitValidationError
+from ..errors import CircuitValidationError, UsageError
 from ._run import PrimitiveRun, PrimitiveSettings, memory_values, register_bits, run_items
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class SamplerV2(BaseSamplerV2):  # type: ignore[misc, unused-ignore]  # qiskit s
 
     def run(self, pubs: Iterable[SamplerPubLike], *, shots: int | None = None) -> BasePrimitiveJob:
         """Refuse: a blocking run needs the facade's portal (``iqm_sync_shim.SamplerV2``); await :meth:`run_async`."""
-        raise RuntimeError(
+        raise UsageError(
             "iqm_async.SamplerV2 is asynchronous: `await sampler.run_async(pubs)`. In blocking code use "
             "iqm_sync_shim.SamplerV2(backend).run(pubs).result()."
         )

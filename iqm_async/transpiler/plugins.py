@@ -22,6 +22,7 @@ from qiskit.transpiler.preset_passmanagers.plugin import (  # type: ignore[impor
     PassManagerStagePlugin,
 )
 
+from ..errors import CircuitTranspilationError
 from .passes import IQMOptimizeSingleQubitGates
 from .routing import ExistingMoveHandlingOptions, ResonatorMoveRouting
 from .target import IQMTarget, StarTopology
@@ -78,7 +79,7 @@ class IQMSchedulingPlugin(PassManagerStagePlugin):  # type: ignore[misc, unused-
         if self.move_gate_routing:
             target = pass_manager_config.target
             if target is None:
-                raise ValueError("MOVE routing needs the transpilation target; pass backend= or target=")
+                raise CircuitTranspilationError("MOVE routing needs the transpilation target; pass backend= or target=")
             if _has_moves(target):
                 stage.append(ResonatorMoveRouting(target, self.existing_move_handling))
         return stage

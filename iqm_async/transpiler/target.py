@@ -27,6 +27,7 @@ from qiskit.circuit import Delay, IfElseOp, Parameter, Reset  # type: ignore[imp
 from qiskit.circuit.library import CZGate, IGate, Measure, RGate  # type: ignore[import-untyped, unused-ignore]
 from qiskit.transpiler import Target  # type: ignore[import-untyped, unused-ignore]
 
+from ..errors import CircuitTranspilationError
 from ..models import DynamicQuantumArchitecture, GateInfo
 from .gates import MOVE, MoveGate
 
@@ -96,7 +97,7 @@ class IQMTarget(Target):  # type: ignore[misc, unused-ignore]  # qiskit ships no
         keep = [self.iqm_idx_to_component[q] if isinstance(q, int) else str(q) for q in qubits]
         unknown = [c for c in keep if c not in self.iqm_component_to_idx]
         if unknown:
-            raise ValueError(f"Components {unknown} are not in this target")
+            raise CircuitTranspilationError(f"Components {unknown} are not in this target")
         dqa = restrict_architecture(self.iqm_dqa, keep)
         names = list(dqa.qubits) + list(dqa.computational_resonators)
         return build_target(
@@ -200,7 +201,7 @@ def build_target(
     """
     star = StarTopology(dqa, names)
     if star.resonators and min(star.resonators) < star.num_qubits:
-        raise ValueError("computational resonators must have higher Qiskit indices than every qubit")
+        raise CircuitTranspilationError("computational resonators must have higher Qiskit indices than every qubit")
     with_resonators = include_resonators and bool(star.resonators)
     size = len(names) if with_resonators else star.num_qubits
     index = {name: i for i, name in enumerate(names) if i < size}

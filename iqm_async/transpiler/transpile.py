@@ -13,6 +13,7 @@ from qiskit.transpiler.preset_passmanagers import (  # type: ignore[import-untyp
     generate_preset_pass_manager,
 )
 
+from ..errors import CircuitTranspilationError
 from .gates import MOVE
 from .plugins import IQMSchedulingPlugin
 from .routing import ExistingMoveHandlingOptions
@@ -52,12 +53,14 @@ def generate_initial_layout(target: IQMTarget, circuit: QuantumCircuit) -> Layou
         if inst.operation.name == MOVE:
             resonator_wires.setdefault(inst.qubits[1], None)
     if len(resonator_wires) > len(resonator_idx):
-        raise ValueError(
+        raise CircuitTranspilationError(
             f"The circuit moves states into {len(resonator_wires)} resonators; the chip has {len(resonator_idx)}"
         )
     others = [q for q in circuit.qubits if q not in resonator_wires]
     if len(others) > len(qubit_idx):
-        raise ValueError(f"The circuit has {len(others)} qubits besides resonators; the chip has {len(qubit_idx)}")
+        raise CircuitTranspilationError(
+            f"The circuit has {len(others)} qubits besides resonators; the chip has {len(qubit_idx)}"
+        )
     mapping: dict[Qubit, int] = dict(zip(resonator_wires, resonator_idx))
     mapping.update(zip(others, qubit_idx))
     return Layout(mapping)
@@ -107,7 +110,7 @@ def transpile_to_IQM(  # IQM's name, capitals included
     if has_moves:
         target = target_with_resonators(target)
         if perform_move_routing and existing_moves_handling is None:
-            raise ValueError("The circuit contains MOVE gates but existing_moves_handling is not set.")
+            raise CircuitTranspilationError("The circuit contains MOVE gates but existing_moves_handling is not set.")
     if restrict_to_qubits is not None:
         target = target.restrict_to_qubits(restrict_to_qubits)
     if has_moves and initial_layout is None:
