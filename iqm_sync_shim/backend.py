@@ -42,6 +42,7 @@ import iqm_async
 from iqm_async import AsyncIQMClient, AsyncJob, PreparedJob
 from iqm_async._config import DEFAULT_SHOTS
 from iqm_async.calibration import CalibrationMetrics
+from iqm_async.errors import ValidationError
 from iqm_async.models import Circuit, CircuitJobDefinition, DynamicQuantumArchitecture
 from iqm_async.qiskit_convert import circuit_to_wire, with_register_layouts
 from iqm_async.qiskit_convert import qubit_names as dqa_qubit_names
@@ -136,7 +137,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
             ValueError: when the chip has no computational resonators.
         """
         if not self.architecture.computational_resonators or "move" not in self.architecture.gates:
-            raise ValueError("The backend does not have computational resonators.")
+            raise ValidationError("The backend does not have computational resonators.")
         return self._with_metrics(build_target(self.architecture, self._qubit_names, include_resonators=True))
 
     def get_real_target(self) -> IQMTarget:
@@ -161,7 +162,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
     @max_circuits.setter
     def max_circuits(self, value: int | None) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"max_circuits must be a positive integer or None, got {value!r}")
+            raise ValidationError(f"max_circuits must be a positive integer or None, got {value!r}")
         self._max_circuits = value
 
     # ------------------------------------------------------------------ IQM specifics
@@ -196,7 +197,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
             ValueError: when the backend has no such component.
         """
         if name not in self._qb_to_idx:
-            raise ValueError(f"Qubit '{name}' is not found on the backend.")
+            raise ValidationError(f"Qubit '{name}' is not found on the backend.")
         return self._qb_to_idx[name]
 
     def index_to_qubit_name(self, index: int) -> str:
@@ -206,7 +207,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
             ValueError: when the index is out of range.
         """
         if not 0 <= index < len(self._qubit_names):
-            raise ValueError(f"Qubit index {index} is not found on the backend.")
+            raise ValidationError(f"Qubit index {index} is not found on the backend.")
         return self._qubit_names[index]
 
     def has_resonators(self) -> bool:
@@ -272,7 +273,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         """
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits:
-            raise ValueError("Empty list of circuits submitted for execution.")
+            raise ValidationError("Empty list of circuits submitted for execution.")
         shots = self.options.shots if shots is None else shots
         use_timeslot = bool(options.pop("use_timeslot", False))
         callback = options.pop("circuit_callback", None)
@@ -341,7 +342,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
         """
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits:
-            raise ValueError("Empty list of circuits submitted for execution.")
+            raise ValidationError("Empty list of circuits submitted for execution.")
         options = dict(unknown_options)
         options["circuit_compilation_options"] = circuit_compilation_options
         job_options = take_job_options(options)
@@ -376,7 +377,7 @@ class IQMBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit ship
                 elif i == len(names):
                     names.append(index_to_name[i])
                 else:
-                    raise ValueError(f"qubit_index_to_name has no name for qubit index {len(names)}")
+                    raise ValidationError(f"qubit_index_to_name has no name for qubit index {len(names)}")
         return names
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from qiskit.circuit import QuantumCircuit
 from qiskit.providers import QiskitBackendNotFoundError
 
+from iqm_async.errors import ValidationError
+
 from ..backend import IQMBackend
 from .fake_backend import IQMFakeBackend, IQMFakeJob
 from .named import (
@@ -69,7 +71,7 @@ class IQMFacadeBackend(IQMBackend):
         for circuit in circuits:
             written = {circuit.find_bit(c).registers[0][0] for inst in circuit.data for c in inst.clbits}
             if any(creg not in written for creg in circuit.cregs):
-                raise ValueError(
+                raise ValidationError(
                     f"Circuit {circuit.name!r} has a classical register no measurement writes to; a facade "
                     "backend does not allow that (remove the unused register)."
                 )

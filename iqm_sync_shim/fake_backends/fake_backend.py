@@ -20,6 +20,7 @@ from qiskit.transpiler import Target
 import iqm_async
 from iqm_async._config import DEFAULT_SHOTS
 from iqm_async.calibration import CalibrationMetrics
+from iqm_async.errors import ValidationError
 from iqm_async.models import (
     CircuitJobDefinition,
     DynamicQuantumArchitecture,
@@ -84,7 +85,7 @@ def _check(sqa: StaticQuantumArchitecture, profile: IQMErrorProfile) -> None:
         if gate not in profile.single_qubit_gate_durations:
             problems.append(f"no duration for {gate}")
     if problems:
-        raise ValueError("The error profile does not match the architecture: " + "; ".join(problems))
+        raise ValidationError("The error profile does not match the architecture: " + "; ".join(problems))
 
 
 class IQMFakeJob(JobV1):  # type: ignore[misc, unused-ignore]  # qiskit ships no type information
@@ -228,7 +229,7 @@ class IQMFakeBackend(BackendV2):  # type: ignore[misc, unused-ignore]  # qiskit 
         """
         circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
         if not circuits:
-            raise ValueError("Empty list of circuits submitted for execution.")
+            raise ValidationError("Empty list of circuits submitted for execution.")
         merged = {**self.options.__dict__, **options}
         shots = int(merged.get("shots") or DEFAULT_SHOTS)
         parameters = JobParameters(shots=shots, heralding_mode=merged.get("heralding_mode") or "none")
