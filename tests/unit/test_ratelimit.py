@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from iqm_async._config import RateLimitPolicy
-from iqm_async._ratelimit import RequestBudget
+from iqm_async._ratelimit import _EDGE_MARGIN, RequestBudget
 
 
 class FakeTime:
@@ -33,7 +33,7 @@ async def test_paces_to_the_documented_quota_before_any_header() -> None:
     assert t.sleeps == []
     b.settle(await b.acquire(100))
     assert len(t.sleeps) == 1
-    assert t.sleeps[0] == pytest.approx(10.25)  # the first entry leaves the window (plus margin)
+    assert t.sleeps[0] == pytest.approx(10.0 + _EDGE_MARGIN)  # the first entry leaves the window (plus margin)
 
 
 async def test_a_429_block_holds_every_request() -> None:
@@ -94,5 +94,5 @@ async def test_a_charge_in_flight_never_leaves_the_window() -> None:
     other = b.delay_for(100, t.now)
     assert other > 0 and len(t.sleeps) == before  # still counted: the server may not have charged it yet
     b.settle(token)  # the reply arrives now: the charge leaves the window 10 s (plus margin) from now
-    assert b.delay_for(100, t.now) == pytest.approx(10.25)
+    assert b.delay_for(100, t.now) == pytest.approx(10.0 + _EDGE_MARGIN)
     assert b.delay_for(100, t.now + 10.3) == 0
