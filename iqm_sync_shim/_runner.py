@@ -57,7 +57,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -391,13 +391,18 @@ def _warn_if_blocking_a_loop() -> None:
 
 
 def _thread_runs_a_loop() -> bool:
+    return _running_loop_kind() is not None
+
+
+def _running_loop_kind() -> Literal["asyncio", "trio"] | None:
+    """Which event loop runs in this thread, if any."""
     try:
         asyncio.get_running_loop()
-        return True
+        return "asyncio"
     except RuntimeError:
         pass
     trio = sys.modules.get("trio")
-    return trio is not None and bool(trio.lowlevel.in_trio_run())
+    return "trio" if trio is not None and trio.lowlevel.in_trio_run() else None
 
 
 def _in_ipython() -> bool:
@@ -440,16 +445,12 @@ async def await_future(future: concurrent.futures.Future[T]) -> T:
     Raises:
         RuntimeError: when no supported event loop is running in this thread.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    kind = _running_loop_kind()
+    if kind == "asyncio":
         # wrap_future chains cancellation both ways: cancelling the await cancels the portal future.
         return await asyncio.wrap_future(future)
-    trio = sys.modules.get("trio")
-    if trio is not None and trio.lowlevel.in_trio_run():
-        return await _await_future_trio(trio, future)
+    if kind == "trio":
+        return await _await_future_trio(sys.modules["trio"], future)
     raise RuntimeError("await_future needs a running asyncio or trio event loop in this thread.")
 
 

@@ -179,8 +179,7 @@ class FaultProxy:
             pass
         finally:
             self._writers.discard(writer)
-            if not writer.is_closing():
-                writer.close()
+            await _closed(writer)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -225,20 +224,26 @@ class FaultProxy:
         finally:
             self._busy.pop(writer, None)
             self._closing.discard(writer)
+            await _closed(up_writer)  # the handler ends only once its sockets are really closed
 
 
 async def _read_request(reader: asyncio.StreamReader) -> str:
     """Read one HTTP/1.1 request (headers and a Content-Length body); return its ``METHOD /path``."""
     head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value.strip())
+    length = _content_length(head)
     if length:
         await reader.readexactly(length)
     method, _, rest = head.split(b"\r\n", 1)[0].decode("latin-1").partition(" ")
     return f"{method} {rest.split(' ', 1)[0]}"
+
+
+def _content_length(head: bytes) -> int:
+    """The ``Content-Length`` of an HTTP/1.1 head (0 when there is none)."""
+    for line in head.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip())
+    return 0
 
 
 class _ReplyTracker:
@@ -259,11 +264,7 @@ class _ReplyTracker:
                     return False
                 head, data = self._head[: end + 4], self._head[end + 4 :]
                 self._head = b""
-                self._left = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        self._left = int(value.strip())
+                self._left = _content_length(head)
             take = min(self._left, len(data))
             self._left -= take
             data = data[take:]
@@ -271,6 +272,14 @@ class _ReplyTracker:
                 self._left = None
                 done = not data
         return done
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    """Close ``writer`` (if not yet) and wait until its socket is released."""
+    if not writer.is_closing():
+        writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

@@ -53,6 +53,7 @@ class VirtualTime:
     def __init__(self) -> None:
         self.offset = 0.0
         self._lock = threading.Lock()
+        self._moved = threading.Condition(self._lock)  # notified whenever the clock is moved on
         self._pending: list[float] = []
 
     def clock(self) -> float:
@@ -72,23 +73,21 @@ class VirtualTime:
                         return
                     if target <= min(self._pending):
                         self.offset += target - now
-                await anyio.sleep(0.001)
+                        self._moved.notify_all()
+                await anyio.sleep(0.001)  # the injected sleep's own turn: the loop and the server run meanwhile
         finally:
             with self._lock:
                 self._pending.remove(target)
 
     async def until(self, seconds: float) -> None:
-        """Return once the client has slept ``seconds`` of virtual time in all."""
-        with anyio.fail_after(60):
-            while self.offset < seconds:
-                await anyio.sleep(0.005)
+        """Return once the client has slept ``seconds`` of virtual time in all (the loop runs on meanwhile)."""
+        await anyio.to_thread.run_sync(self.wait, seconds)
 
     def wait(self, seconds: float) -> None:
-        """:meth:`until`, for a thread without an event loop."""
-        deadline = time.monotonic() + 60
-        while self.offset < seconds:
-            assert time.monotonic() < deadline, f"the client slept only {self.offset:.1f} virtual s"
-            time.sleep(0.005)
+        """:meth:`until`, for a thread without an event loop: waits on the clock's moves, not on a timer."""
+        with self._moved:
+            moved = self._moved.wait_for(lambda: self.offset >= seconds, timeout=60)
+        assert moved, f"the client slept only {self.offset:.1f} virtual s"
 
 
 @pytest.fixture
