@@ -84,7 +84,9 @@ def run_batch(
         executor: where transpiling, binding, conversion and validation run, one chunk (job) per
             task: any ``concurrent.futures.Executor`` (a process pool, Dask's
             ``Client.get_executor()``); ``"auto"`` uses a process pool for large batches and the event
-            loop itself for small ones; ``None`` always the event loop.
+            loop itself for small ones (and for any batch started outside the script's
+            ``if __name__ == "__main__":``, whose top level the pool's workers would run again);
+            ``None`` always the event loop.
         stream: submit each job as soon as it is prepared instead of preparing the whole batch first
             (default: streamed when the batch has an executor, several jobs and no journal). A
             circuit that fails to prepare then fails its items and stops further submits; its

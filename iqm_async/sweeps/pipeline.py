@@ -8,7 +8,9 @@ first chunk can be submitted while later ones are still being prepared and memor
 With ``executor="auto"`` a batch with enough CPU work (see :func:`choose_executor`) gets a process pool
 sized to the machine, started with the ``forkserver`` method where there is one (its server imports
 Qiskit once, every worker is a fork of it) and shut down when preparation ends. Any other executor is
-the caller's: it is used as it is and never shut down here. A future is awaited on the event loop
+the caller's: it is used as it is and never shut down here. ``"auto"`` starts no pool for a batch started
+outside the script's ``__main__`` guard (see :mod:`iqm_async.sweeps._mainguard`): its workers would run the
+script's top level, submits included, again. A future is awaited on the event loop
 without a thread of ours: the executor's completion callback wakes the loop through anyio.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import multiprocessing
 import os
 import threading
@@ -27,6 +30,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+from ._mainguard import main_reimport_is_safe, main_script
 from .inputs import SweepInput
 from .stage import (
     ChunkTask,
@@ -50,6 +54,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("iqm_async.batch")
 
 ExecutorChoice = concurrent.futures.Executor | Literal["auto"] | None
 """``run_batch``'s ``executor=``: an executor, ``"auto"`` (the default) or ``None`` (inline, no process)."""
@@ -113,7 +119,28 @@ def choose_executor(
     enough = work >= POOL_MIN_TRANSPILES if transpiling else work >= POOL_MIN_CONVERSIONS
     if cores < 2 or not enough:
         return None, False
+    if not main_reimport_is_safe():
+        _warn_unguarded(work)
+        return None, False
     return _process_pool(cores), True
+
+
+_warned_unguarded = False
+
+
+def _warn_unguarded(work: int) -> None:
+    """Say once per process why a large batch is prepared without a pool (the script has no main guard)."""
+    global _warned_unguarded
+    if _warned_unguarded:
+        return
+    _warned_unguarded = True
+    logger.warning(
+        "Preparing %d circuits in this process, not in a process pool: the pool's workers would run your script "
+        "%s again from the top, because this batch is started outside `if __name__ == \"__main__\":`. Put that "
+        "code under the guard to prepare in parallel, or pass executor=None to keep it in this process quietly.",
+        work,
+        main_script(),
+    )
 
 
 def _single_items(sweep: SweepInput) -> int:
