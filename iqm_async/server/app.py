@@ -446,27 +446,34 @@ def _routes(state: ServerState) -> list[Route]:
         )
         return JSONResponse(job.to_json())
 
-    def job_endpoint(body: Callable[[str], Response]) -> Handler:
+    def job_endpoint(body: Callable[[str], Response | Awaitable[Response]]) -> Handler:
         async def endpoint(request: Request) -> Response:
             # Job ids are lower-case UUIDs; accept any case.
             job_id = str(request.path_params["job_id"]).lower()
             try:
                 # Another token's job is as unknown as a job that never existed (no hint that it exists).
                 state.store.check_access(job_id, owner_token(request))
-                return body(job_id)
+                reply = body(job_id)
+                return reply if isinstance(reply, Response) else await reply
             except JobNotFoundError:
                 return job_not_found(job_id)
 
         return endpoint
 
-    def artifact(name: Any) -> Callable[[str], Response]:
-        def body(job_id: str) -> Response:
+    def artifact(name: Any) -> Callable[[str], Awaitable[Response]]:
+        def render(job_id: str) -> bytes | None:
             data = state.store.artifact(job_id, name)
-            if data is None:
+            return None if data is None else json.dumps(data, separators=(",", ":")).encode()
+
+        async def body(job_id: str) -> Response:
+            # Unpacking and encoding a large result takes a while: on a worker thread, so status reads and
+            # submits of other clients are answered meanwhile, as by a server that stores results ready to send.
+            content = await anyio.to_thread.run_sync(render, job_id)
+            if content is None:
                 return error_response(
                     404, f"Artifact {name!r} of job {job_id} is not available", "artifact_not_available"
                 )
-            return JSONResponse(data)
+            return Response(content, media_type="application/json")
 
         return body
 

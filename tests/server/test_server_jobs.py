@@ -218,3 +218,41 @@ def test_reset_drops_jobs_and_releases_the_queue(client: httpx.Client, state: Se
     assert stats["jobs_created"] == 0 and stats["held"] is False and stats["requests"] == 0
     assert_error(client.get(f"/api/v1/jobs/{job_id}"), 404, "job_not_found")
     assert state.wait_for_status(submit(client), timeout=WAIT) == "completed"
+
+
+def test_status_reads_are_answered_while_a_large_result_is_being_encoded(
+    client: httpx.Client, state: ServerState, monkeypatch
+) -> None:
+    # A download of a big result used to be encoded on the event loop: every status read (of any client)
+    # waited behind it. Hold the encoding half-way and check that status reads still get their answers.
+    import threading
+
+    job_id = submit(client, job(bell("a"), shots=10))
+    assert state.wait_for_status(job_id, timeout=WAIT) == "completed"
+    entered, release = threading.Event(), threading.Event()
+    real = state.store.artifact
+
+    def held(job_id: str, name):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert release.wait(WAIT)
+        return real(job_id, name)
+
+    monkeypatch.setattr(state.store, "artifact", held)
+    download: dict[str, httpx.Response] = {}
+
+    def fetch() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=WAIT) as other:
+            download["r"] = other.get(f"/api/v1/jobs/{job_id}/artifacts/measurements")
+
+    thread = threading.Thread(target=fetch)
+    thread.start()
+    try:
+        assert entered.wait(WAIT)
+        for _ in range(3):
+            assert _job(client, job_id)["status"] == "completed"  # answered while the download is held
+    finally:
+        release.set()
+        thread.join(WAIT)
+    assert download["r"].status_code == 200
+    assert download["r"].headers["content-type"] == "application/json"
+    assert len(download["r"].json()) == 1 and set(download["r"].json()[0]) == {"c_2_0_0", "c_2_0_1"}
