@@ -15,7 +15,9 @@ Prints one table from one run:
   for this measurement alone; the circuits are generated lazily by a ``Sequence``, as a sweep would be);
 * 1,000, 10,000 and 50,000 circuits against a fast server with IQM's default quota (every server
   default), as a ratio to max(server busy time, rate-limit floor), with the floor's arithmetic at the
-  client's share of the quota and at 100 % (no 429 may surface);
+  client's share of the quota and at 100 % (no 429 may surface). That server runs in its own process,
+  as a real one does: in this process it would share the client's interpreter lock, and each side's
+  CPU work would show up as the other's latency;
 * in fresh processes, ours and (with ``--baseline-python``) IQM's adapter: import, ``get_backend()``,
   ``get_counts()``/``get_memory()`` on 100 circuits x 20 qubits x 1000 shots, and the CPU time one
   small job costs (submit, wait, result), each as a ratio;
@@ -31,18 +33,21 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 from qiskit import QuantumCircuit
 
 from iqm_async import AsyncIQMClient, RateLimitError
@@ -67,11 +72,14 @@ def sweep_circuit(i: int, n: int) -> QuantumCircuit:
     return qc
 
 
+def is_status_read(method: str, path: str) -> bool:
+    """True for a status request (E5): ``GET /api/v1/jobs/{id}``."""
+    return method == "GET" and path.count("/") == 4 and "/jobs/" in path
+
+
 def status_reads(server: RunningServer) -> int:
     """Status requests (E5) in the server's request log."""
-    return sum(
-        1 for e in server.state.requests() if e.method == "GET" and e.path.count("/") == 4 and "/jobs/" in e.path
-    )
+    return sum(1 for e in server.state.requests() if is_status_read(e.method, e.path))
 
 
 def busy_seconds(server: RunningServer) -> float:
@@ -84,6 +92,30 @@ def busy_seconds(server: RunningServer) -> float:
         if "received" in steps and "completed" in steps:
             total += (steps["completed"] - steps["received"]).total_seconds()
     return total
+
+
+@contextlib.contextmanager
+def server_process(*flags: str) -> Iterator[str]:
+    """Run the embedded server in a subprocess with every default (rate limit on) and ``flags``; yield its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "iqm_async.server", *flags], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"http://\S+", line)
+        assert found, line
+        yield found.group(0)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def control(url: str, what: str) -> Any:
+    """GET one of the server's loopback control endpoints."""
+    response = httpx.get(f"{url}/_control/{what}", timeout=60)
+    response.raise_for_status()
+    return response.json()
 
 
 def rate_limit_floor(jobs: int, limits: RateLimitConfig) -> tuple[float, int]:
@@ -428,13 +460,15 @@ def main() -> None:
             )
 
     for size in limit_sizes:
-        with serve_in_thread(ServerConfig(seed=5)) as srv:  # every server default: fast, rate limit on
+        with server_process("--seed", "5") as url:  # every server default: fast, rate limit on
             print(f"running: {size} circuits on a fast server with the rate limit on …", file=sys.stderr)
-            big = anyio.run(run_ours, srv.url, [sweep_circuit(i, size) for i in range(size)])
-            big_busy = busy_seconds(srv)
-            big_statuses = status_reads(srv) / big["jobs"]
-            big_refused = srv.state.stats()["rate_limited"]
-            requests = len(srv.state.requests())
+            big = anyio.run(run_ours, url, [sweep_circuit(i, size) for i in range(size)])
+            stats = control(url, "stats")
+            log = control(url, "requests")
+            big_busy = stats["busy_seconds"]
+            big_statuses = sum(1 for e in log if is_status_read(e["method"], e["path"])) / big["jobs"]
+            big_refused = stats["rate_limited"]
+            requests = len(log)
         floor90, text90 = floor_at(big["jobs"], limits, 1 - DEFAULT_RATE_LIMIT_POLICY.low_water_fraction)
         floor100, text100 = floor_at(big["jobs"], limits, 1.0)
         big_limit = max(big_busy, floor90)

@@ -250,6 +250,7 @@ class ServerState:
         statuses: Mapping[str, int] = self.store.status_counts()
         return {
             "jobs_created": self.store.jobs_created,
+            "busy_seconds": self.store.busy_seconds,
             "jobs_by_status": dict(statuses),
             "queue_length": self.store.queue_length,
             "processing_job_id": self.store.processing_job_id,

@@ -119,6 +119,7 @@ class JobStore:
         self._by_seq: dict[int, JobRecord] = {}
         self._next_seq = 0
         self._jobs_created = 0
+        self._busy_seconds = 0.0  # execution time of the jobs completed since the last reset
         self._status_counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
         self._processing: JobRecord | None = None
         self._held = False
@@ -313,7 +314,10 @@ class JobStore:
             if job.cancel_requested:
                 self._finish_cancelled(job)
                 return job.status
-            job.timeline.append(TimelineEntry(STATION, "completed", _now()))
+            done = _now()
+            job.timeline.append(TimelineEntry(STATION, "completed", done))
+            received = next((t.timestamp for t in job.timeline if t.source == STATION and t.status == "received"), done)
+            self._busy_seconds += (done - received).total_seconds()
             job.measurements = list(measurements)
             job.counts = list(counts)
             job.bytes_held = sum(map(measurements_nbytes, job.measurements)) + sum(map(counts_nbytes, job.counts))
@@ -376,6 +380,7 @@ class JobStore:
             self._processing = None
             self._next_seq = 0
             self._jobs_created = 0
+            self._busy_seconds = 0.0
             self._status_counts = dict.fromkeys(STATUSES, 0)
             self._held = False
             self._finished.clear()
@@ -404,6 +409,12 @@ class JobStore:
         """Submissions that created a job since the last reset."""
         with self._cond:
             return self._jobs_created
+
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds spent executing the jobs completed since the last reset (received to completed, summed)."""
+        with self._cond:
+            return self._busy_seconds
 
     def status_counts(self) -> dict[str, int]:
         """Return the number of stored jobs in each status."""

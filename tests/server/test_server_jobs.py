@@ -256,3 +256,19 @@ def test_status_reads_are_answered_while_a_large_result_is_being_encoded(
     assert download["r"].status_code == 200
     assert download["r"].headers["content-type"] == "application/json"
     assert len(download["r"].json()) == 1 and set(download["r"].json()[0]) == {"c_2_0_0", "c_2_0_1"}
+
+
+def test_stats_report_the_seconds_spent_executing_completed_jobs(client: httpx.Client, state: ServerState) -> None:
+    ids = [submit(client, job(bell(), shots=20)) for _ in range(3)]
+    for job_id in ids:
+        assert state.wait_for_status(job_id, timeout=WAIT) == "completed"
+    expected = 0.0
+    for job_id in ids:
+        stamps = {t["status"]: t["timestamp"] for t in _job(client, job_id)["timeline"] if t["source"] == "iqm-station-control"}  # type: ignore[union-attr]
+        from datetime import datetime
+
+        expected += (datetime.fromisoformat(stamps["completed"]) - datetime.fromisoformat(stamps["received"])).total_seconds()
+    busy = client.get("/_control/stats").json()["busy_seconds"]
+    assert busy > 0 and abs(busy - expected) < 3e-6 * len(ids)  # the timeline's stamps are in microseconds
+    state.reset()
+    assert client.get("/_control/stats").json()["busy_seconds"] == 0.0
