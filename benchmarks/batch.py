@@ -33,26 +33,26 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 from qiskit import QuantumCircuit
 
 from iqm_async import AsyncIQMClient, RateLimitError
 from iqm_async._config import DEFAULT_RATE_LIMIT_POLICY
 from iqm_async.server import RateLimitConfig, RunningServer, ServerConfig, serve_in_thread
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serverproc import control, server_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = 100
@@ -92,30 +92,6 @@ def busy_seconds(server: RunningServer) -> float:
         if "received" in steps and "completed" in steps:
             total += (steps["completed"] - steps["received"]).total_seconds()
     return total
-
-
-@contextlib.contextmanager
-def server_process(*flags: str) -> Iterator[str]:
-    """Run the embedded server in a subprocess with every default (rate limit on) and ``flags``; yield its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "iqm_async.server", *flags], stdout=subprocess.PIPE, text=True, cwd=ROOT
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        found = re.search(r"http://\S+", line)
-        assert found, line
-        yield found.group(0)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-
-
-def control(url: str, what: str) -> Any:
-    """GET one of the server's loopback control endpoints."""
-    response = httpx.get(f"{url}/_control/{what}", timeout=60)
-    response.raise_for_status()
-    return response.json()
 
 
 def rate_limit_floor(jobs: int, limits: RateLimitConfig) -> tuple[float, int]:

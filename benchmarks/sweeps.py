@@ -29,18 +29,15 @@ import concurrent.futures
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.circuit import ParameterVector
@@ -53,35 +50,17 @@ from iqm_async.sweeps import Pipeline, StageSettings, SweepInput, resolve_transp
 from iqm_async.sweeps.pipeline import choose_executor
 from iqm_async.transpiler import DEFAULT_PLUGIN, build_target
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serverproc import control, server_process
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"poll": PollPolicy(first_delay=0.05, max_interval=0.5), "rate_limit": RateLimitPolicy(enabled=False)}
 SEED = 1234
 
 
-@contextmanager
 def server(*flags: str):
     """Serve Garnet's shape in a subprocess (no rate limit, seeded); yield its URL."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "iqm_async.server", "--chip", "garnet", "--seed", "1", "--no-rate-limit", *flags],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        url = re.search(r"http://\S+", line)
-        assert url, line
-        yield url.group(0)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def control(url: str, what: str, method: str = "POST") -> Any:
-    response = httpx.request(method, f"{url}/_control/{what}")
-    response.raise_for_status()
-    return response.json() if response.content else None
+    return server_process("--chip", "garnet", "--seed", "1", "--no-rate-limit", *flags)
 
 
 def paired_ansatz(n: int = 20, depth: int = 20) -> QuantumCircuit:
@@ -237,8 +216,8 @@ async def preparation_rows(url: str, n: int) -> dict[str, float]:
 
 
 async def first_submit(url: str, circuits: list[QuantumCircuit], stream: bool) -> float:
-    control(url, "reset")
-    control(url, "hold")
+    control(url, "reset", "POST")
+    control(url, "hold", "POST")
     async with AsyncIQMClient(url, **FAST) as client:
         await client.dynamic_architecture()
         started = time.perf_counter()
@@ -250,8 +229,8 @@ async def first_submit(url: str, circuits: list[QuantumCircuit], stream: bool) -
                     await anyio.sleep(0.005)
                 elapsed = time.perf_counter() - started
                 scope.cancel()  # stop the local work; the held jobs stay on the server
-    control(url, "reset")
-    control(url, "release")
+    control(url, "reset", "POST")
+    control(url, "release", "POST")
     return elapsed
 
 
@@ -290,8 +269,8 @@ anyio.run(main)
 
 
 def rss_row(url: str, jobs: int) -> dict[str, Any]:
-    control(url, "reset")
-    control(url, "hold")
+    control(url, "reset", "POST")
+    control(url, "hold", "POST")
     try:
         proc = subprocess.run(
             [sys.executable, "-c", textwrap.dedent(RSS_CHILD), url, str(jobs)],
@@ -301,8 +280,8 @@ def rss_row(url: str, jobs: int) -> dict[str, Any]:
             raise RuntimeError(proc.stderr[-3000:])
         return json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
-        control(url, "reset")
-        control(url, "release")
+        control(url, "reset", "POST")
+        control(url, "release", "POST")
 
 
 # ---------------------------------------------------------------------------------------------- 5. primitives
@@ -322,11 +301,11 @@ def primitive_rows(url: str, bindings: int) -> dict[str, float]:
         isa = transpile(real_amplitudes(4, reps=2).measure_all(inplace=False), backend, seed_transpiler=SEED)
         values = np.random.default_rng(SEED).uniform(0, 6.28, size=(bindings, isa.num_parameters))
         for name, sampler in (("ours", SamplerV2(backend)), ("qiskit", BackendSamplerV2(backend=backend))):
-            before = control(url, "stats", "GET")["requests"]
+            before = control(url, "stats")["requests"]
             started = time.perf_counter()
             result = sampler.run([(isa, values)], shots=100).result()
             out[f"{name}_wall"] = time.perf_counter() - started
-            out[f"{name}_requests"] = control(url, "stats", "GET")["requests"] - before
+            out[f"{name}_requests"] = control(url, "stats")["requests"] - before
             assert result[0].data.meas.shape == (bindings,)
     return out
 
