@@ -148,6 +148,13 @@ class FaultProxy:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        for writer in list(self._writers):  # a handler cancelled before its finally: close what it held
+            _abort(writer)
+        self._writers.clear()
+        # A closed transport releases its socket in a callback of the loop's next turns: let them run before
+        # the loop stops, or the socket is only released (with a ResourceWarning) by the garbage collector.
+        for _ in range(5):
+            await asyncio.sleep(0)
 
     def _count(self, mode: str) -> None:
         with self.changed:
