@@ -82,18 +82,6 @@ def status_reads(server: RunningServer) -> int:
     return sum(1 for e in server.state.requests() if is_status_read(e.method, e.path))
 
 
-def busy_seconds(server: RunningServer) -> float:
-    """Sum of the jobs' execution times (station received → completed), from their timelines."""
-    total = 0.0
-    for job_id in server.state.store.job_ids():
-        steps = {
-            t.status: t.timestamp for t in server.state.store.get(job_id).timeline if t.source == "iqm-station-control"
-        }
-        if "received" in steps and "completed" in steps:
-            total += (steps["completed"] - steps["received"]).total_seconds()
-    return total
-
-
 def rate_limit_floor(jobs: int, limits: RateLimitConfig) -> tuple[float, int]:
     """Least time a rolling-window quota allows for one submit, one status read and one download per job."""
     units = jobs * (limits.cost_submit + 2 * limits.cost_read)
@@ -368,7 +356,7 @@ def main() -> None:
         )
         with serve_in_thread(config) as srv:
             ours = anyio.run(run_ours, srv.url, circuits)
-            busy = busy_seconds(srv)
+            busy = srv.state.store.busy_seconds
             floor, units = rate_limit_floor(ours["jobs"], limits)
             limit = max(busy, floor)
             statuses = status_reads(srv) / ours["jobs"]

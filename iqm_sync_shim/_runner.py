@@ -50,7 +50,6 @@ import atexit
 import concurrent.futures
 import contextlib
 import contextvars
-import importlib
 import logging
 import os
 import queue
@@ -60,17 +59,15 @@ import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol, TypeVar
 
-import anyio
-import anyio.lowlevel
-from anyio.from_thread import BlockingPortal
-
-# A provider is always followed by requests, so the facade imports the HTTP stack's connection layer and
+# A provider is always followed by requests, so the facade imports the HTTP stack's connection layer (httpcore) and
 # anyio's asyncio backend with itself (as IQM's adapter imports requests), instead of inside the first
 # call, where they cost 15-20 ms of what users time as IQMProvider(url).get_backend(). httpx and anyio
 # load both lazily; the core keeps that, as an async service may never need them at import.
-for _lazy in ("httpcore", "anyio._backends._asyncio"):
-    with contextlib.suppress(ImportError):
-        importlib.import_module(_lazy)
+import anyio
+import anyio._backends._asyncio
+import anyio.lowlevel
+import httpcore  # noqa: F401
+from anyio.from_thread import BlockingPortal
 
 __all__ = [
     "CLOSE_DEADLINE",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 from srvkit import WAIT, assert_error, bell, job, submit, x_circuit
 
@@ -265,8 +267,6 @@ def test_stats_report_the_seconds_spent_executing_completed_jobs(client: httpx.C
     expected = 0.0
     for job_id in ids:
         stamps = {t["status"]: t["timestamp"] for t in _job(client, job_id)["timeline"] if t["source"] == "iqm-station-control"}  # type: ignore[union-attr]
-        from datetime import datetime
-
         expected += (datetime.fromisoformat(stamps["completed"]) - datetime.fromisoformat(stamps["received"])).total_seconds()
     busy = client.get("/_control/stats").json()["busy_seconds"]
     assert busy > 0 and abs(busy - expected) < 3e-6 * len(ids)  # the timeline's stamps are in microseconds
